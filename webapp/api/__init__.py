@@ -1,0 +1,17 @@
+"""The customer and admin JSON API under /api: one blueprint, one routes module per area.
+
+Views parse input (`validation`), call one service function, commit, and render the envelope.
+"""
+from flask import Blueprint
+
+from ..extensions import csrf
+
+
+def create_blueprint() -> Blueprint:
+    bp = Blueprint("api", __name__, url_prefix="/api")
+    from . import routes_accounts, routes_admin_catalog, routes_analytics, routes_catalog, routes_meta
+
+    for module in (routes_meta, routes_accounts, routes_catalog, routes_admin_catalog, routes_analytics):
+        module.register(bp)
+    csrf.exempt(bp)  # bearer tokens, not cookies: CSRF does not apply
+    return bp

@@ -1,0 +1,94 @@
+"""The response envelope of the original API, and the one place errors become HTTP responses.
+
+Standard: {"success", "statusCode", "message", "timestamp", "data"?}; `data` omitted when None
+(an empty list is kept). Two legacy variants are kept for compatibility and nothing else:
+`google_ok/google_error` ({success, data} / {success, error}) and the health reply.
+"""
+from __future__ import annotations
+
+import logging
+
+from flask import Flask, jsonify, request
+from flask_limiter.errors import RateLimitExceeded
+from werkzeug.exceptions import HTTPException
+
+from ..db import isoformat, utcnow
+from ..errors import DomainError, TooManyRequests
+
+log = logging.getLogger(__name__)
+
+
+def envelope(status: int, message: str, data=None):
+    body = {
+        "success": 200 <= status < 300,
+        "statusCode": status,
+        "message": message,
+        "timestamp": isoformat(utcnow()),
+    }
+    if data is not None:
+        body["data"] = data
+    return jsonify(body), status
+
+
+def ok(message: str, data=None, status: int = 200):
+    return envelope(status, message, data)
+
+
+def created(message: str, data=None):
+    return envelope(201, message, data)
+
+
+def error_response(error: DomainError):
+    return envelope(error.status, error.text, error.data)
+
+
+def google_ok(data, status: int = 200):
+    return jsonify({"success": True, "data": data}), status
+
+
+def google_error(error: DomainError):
+    return jsonify({"success": False, "error": error.text}), error.status
+
+
+def route_not_found():
+    return jsonify({"success": False, "message": "Route not found"}), 404
+
+
+def _is_api_request() -> bool:
+    return request.path == "/api" or request.path.startswith("/api/")
+
+
+def register_error_handlers(app: Flask) -> None:
+    """API paths get JSON envelopes; other paths fall through to Flask's HTML handling."""
+
+    @app.errorhandler(DomainError)
+    def handle_domain_error(error: DomainError):
+        return error_response(error)
+
+    @app.errorhandler(RateLimitExceeded)
+    def handle_rate_limit(error):
+        if _is_api_request():
+            response, status = error_response(TooManyRequests())
+            response.headers["Retry-After"] = str(getattr(error, "retry_after", "") or 60)
+            return response, status
+        return error
+
+    @app.errorhandler(HTTPException)
+    def handle_http_exception(error: HTTPException):
+        if not _is_api_request():
+            return error
+        if error.code in (404, 405):
+            # Express answered unknown paths and unknown methods alike with "Route not found".
+            return route_not_found()
+        if error.code == 413:
+            return envelope(413, "Request body is too large")
+        if error.code == 400:
+            return envelope(400, "Bad request")
+        return envelope(error.code or 500, error.name)
+
+    @app.errorhandler(Exception)
+    def handle_unexpected(error: Exception):
+        log.exception("unhandled error on %s %s", request.method, request.path)
+        if _is_api_request():
+            return jsonify({"success": False, "message": "Internal server error"}), 500
+        return "Internal server error", 500

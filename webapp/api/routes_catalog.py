@@ -1,0 +1,6 @@
+"""(being written)"""
+from flask import Blueprint
+
+
+def register(bp: Blueprint) -> None:
+    pass
