@@ -4,3 +4,4 @@ from .billing.models import Transaction, TransactionStatus, TransactionType  # n
 from .catalog.models import PlanType, Service, ServiceCategory, ServicePlan  # noqa: F401
 from .cluster.models import InstanceStatus, ServiceInstance  # noqa: F401
 from .subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionStatus  # noqa: F401
+from .audit.models import AuditEntry  # noqa: F401
