@@ -73,7 +73,6 @@ class BaseConfig:
     REMEMBER_COOKIE_HTTPONLY = True
     FLASK_ADMIN_SWATCH = "cerulean"
 
-    JSON_SORT_KEYS = False
 
 
 class EmbeddedConfig(BaseConfig):
@@ -96,7 +95,7 @@ class TestingConfig(BaseConfig):
     BCRYPT_ROUNDS = 4  # cost 12 is asserted separately; the suite would crawl otherwise
     SQLALCHEMY_DATABASE_URI = env("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
     REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
-    RATELIMIT_STORAGE_URI = "memory://"
+    RATELIMIT_STORAGE_URI = REDIS_URL  # the real shared storage; conftest resets it per test
     GOOGLE_CLIENT_ID = None
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 
 import pytest
+import redis
 from sqlalchemy import text
 
 from webapp import create_app
@@ -34,6 +35,7 @@ def app():
     app = create_app("testing")
     with app.app_context():
         _require("PostgreSQL", lambda: _db.session.execute(text("SELECT 1")))
+        _require("Redis", lambda: redis.Redis.from_url(app.config["REDIS_URL"], socket_timeout=2).ping())
         _db.session.remove()
         # A clean schema per test session; migrations are checked separately (test_migrations).
         with _db.engine.begin() as conn:

@@ -22,12 +22,13 @@ def create_app(config=None, **overrides) -> Flask:
         config = None
     app.config.from_object(config_module.resolve(config))
     app.config.update(overrides)
+    app.json.sort_keys = False  # keep the original's field order in responses
     _check_settings(app)
 
     from .extensions import csrf, db, limiter, login_manager, migrate
 
     db.init_app(app)
-    migrate.init_app(app, db, directory=str(config_module.BASE_DIR / "migrations"), render_as_batch=True)
+    migrate.init_app(app, db, directory=str(config_module.BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
     login_manager.init_app(app)

@@ -1,0 +1,71 @@
+"""`make run`: the whole product on one machine with nothing installed but Python.
+
+SQLite file under instance/, the Google sign-in simulator (and the Kubernetes and payment simulators)
+in background threads, migrations applied, demo data loaded, then the app on http://127.0.0.1:5000.
+"""
+from __future__ import annotations
+
+import os
+import sys
+
+from config import BASE_DIR, env, env_int
+
+HOST = env("HOST", "127.0.0.1")
+PORT = env_int("PORT", 5000)
+
+
+def _start_simulators() -> dict:
+    """Start the local stand-ins for Google, Kubernetes and Midtrans; return app settings pointing at them."""
+    from simulators.oidc import OIDCSimulator
+
+    settings: dict = {}
+    oidc = OIDCSimulator(host="127.0.0.1", port=env_int("OIDC_SIM_PORT", 5556))
+    oidc.start()
+    settings.update(GOOGLE_CLIENT_ID=oidc.default_client_id, GOOGLE_CLIENT_SECRET=oidc.default_client_secret,
+                    GOOGLE_ISSUERS=(oidc.issuer,), GOOGLE_JWKS_URL=f"{oidc.url}/oauth2/v3/certs",
+                    GOOGLE_DISCOVERY_URL=f"{oidc.url}/.well-known/openid-configuration")
+    settings["_simulators"] = {"Google sign-in (OIDC)": oidc.url}
+    return settings
+
+
+def main() -> None:
+    (BASE_DIR / "instance").mkdir(exist_ok=True)
+    os.environ.setdefault("PODDESK_ENV", "embedded")
+    settings = _start_simulators()
+    simulators = settings.pop("_simulators")
+
+    from flask_migrate import upgrade
+
+    from webapp import create_app
+    from webapp.demo import DEMO_PASSWORD, USERS, seed_demo
+    from webapp.extensions import db
+
+    app = create_app("embedded", **settings)
+    with app.app_context():
+        upgrade()
+        seed_demo()
+        db.session.commit()
+
+    base = f"http://{HOST}:{PORT}"
+    lines = [
+        "",
+        "PodDesk is running (embedded mode: SQLite, simulators in-process).",
+        f"  Console:   {base}/admin",
+        f"  API base:  {base}/api      (OpenAPI: {base}/api/openapi.json)",
+        *[f"  {name}: {url}" for name, url in simulators.items()],
+        f"  Database:  {app.config['SQLALCHEMY_DATABASE_URI']}",
+        "",
+        f"  Demo logins (password: {DEMO_PASSWORD}):",
+        *[f"    {email:<22} {role.value}" for email, _, role, _, _ in USERS],
+        "",
+        "  Try:",
+        f"    curl -s -X POST {base}/api/auth/login -H 'Content-Type: application/json' "
+        f"-d '{{\"email\":\"user1@minispod.com\",\"password\":\"{DEMO_PASSWORD}\"}}'",
+        "",
+    ]
+    print("\n".join(lines), flush=True)
+    app.run(host=HOST, port=PORT, threaded=True, use_reloader=False)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
