@@ -14,3 +14,26 @@ def test_register_login_profile(api):
     body = assert_envelope(r, 200, "Login successful")
     r = api.get("/api/auth/profile", token=body["data"]["accessToken"])
     assert_envelope(r, 200, "Profile retrieved successfully")
+
+
+def test_cli_seed_demo_is_idempotent_and_users_commands_use_the_services(app, make):
+    from webapp.accounts.models import User
+    from webapp.catalog.models import ServicePlan
+    from webapp.extensions import db
+
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["seed-demo"])
+    assert first.exit_code == 0, first.output
+    counts = (db.session.query(User).count(), db.session.query(ServicePlan).count())
+    second = runner.invoke(args=["seed-demo"])
+    assert "0 users created, 0 categories created, 0 services created, 0 plans created" in second.output
+    assert (db.session.query(User).count(), db.session.query(ServicePlan).count()) == counts
+    plans = {p.name: p for p in db.session.query(ServicePlan)}
+    assert len(plans) == 7 and plans["Pro"].monthly_price == 150_000 and float(plans["Basic DB"].storage_gb) == 0.25
+
+    out = runner.invoke(args=["users", "set-active", "user1@minispod.com", "off", "--as", "admin@minispod.com"])
+    assert out.exit_code == 0 and "deactivated" in out.output
+    refused = runner.invoke(args=["users", "set-active", "admin@minispod.com", "off", "--as", "admin@minispod.com"])
+    assert refused.exit_code != 0 and "You cannot change your own role or status" in refused.output
+    listing = runner.invoke(args=["users", "list", "--search", "minispod"])
+    assert "user1@minispod.com" in listing.output and "inactive" in listing.output

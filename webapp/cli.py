@@ -30,6 +30,61 @@ def register_cli(app: Flask) -> None:
         db.session.commit()
         click.echo(f"created administrator {user.email}")
 
+    users = click.Group("users", help="Look up and administer user accounts.")
+    app.cli.add_command(users)
+
+    def _actor(email: str):
+        from .accounts.errors import InsufficientPermissions
+        from .accounts.services import find_by_email
+
+        actor = find_by_email(email)
+        if actor is None or not actor.is_admin or not actor.is_active:
+            raise InsufficientPermissions()
+        return actor
+
+    def _run(fn):
+        from .errors import DomainError
+
+        try:
+            result = fn()
+            db.session.commit()
+            return result
+        except DomainError as error:
+            db.session.rollback()
+            raise click.ClickException(error.text) from None
+
+    @users.command("list")
+    @click.option("--search", default=None)
+    @click.option("--role", type=click.Choice(["USER", "ADMINISTRATOR"]), default=None)
+    @click.option("--limit", default=50, show_default=True)
+    def users_list(search, role, limit):
+        """List users, newest first."""
+        from .accounts.services import list_users
+
+        rows, total = list_users(page=1, limit=limit, search=search, role=role)
+        for user in rows:
+            state = "active" if user.is_active else "inactive"
+            click.echo(f"{user.id}  {user.email:<32} {user.role.value:<13} {state:<8} {user.credit_balance:>12,} IDR")
+        click.echo(f"{len(rows)} of {total} users")
+
+    @users.command("set-active")
+    @click.argument("email")
+    @click.argument("state", type=click.Choice(["on", "off"]))
+    @click.option("--as", "as_email", required=True, help="email of the administrator doing this")
+    def users_set_active(email, state, as_email):
+        """Activate (on) or deactivate (off) an account; deactivation ends its sessions."""
+        from .accounts.errors import UserNotFound
+        from .accounts.services import find_by_email, set_user_active
+
+        def change():
+            target = find_by_email(email)
+            if target is None:
+                raise UserNotFound()
+            return set_user_active(_actor(as_email), target.id, state == "on")
+
+        user = _run(change)
+        click.echo(f"{user.email} is now {'active' if user.is_active else 'deactivated'}")
+
     @app.cli.command("purge-refresh-tokens")
     def purge_refresh_tokens_command():
         """Delete expired and long-revoked refresh tokens."""
