@@ -14,6 +14,7 @@ type coercion ("7" -> 7, "true" -> true), custom messages per field and Joi's de
 from __future__ import annotations
 
 import functools
+import json
 import re
 from datetime import date, datetime, timezone
 from typing import Annotated, Any, ClassVar
@@ -23,7 +24,7 @@ from flask import current_app, request
 from pydantic import BaseModel, BeforeValidator, ConfigDict, ValidationError, WithJsonSchema
 from pydantic_core import PydanticCustomError
 
-from ..errors import InvalidJSON, ValidationFailed
+from ..errors import DomainError, InvalidJSON, ValidationFailed
 
 # Joi's default texts, "{label}" being the key name in double quotes.
 DEFAULT_MESSAGES = {
@@ -36,6 +37,7 @@ DEFAULT_MESSAGES = {
     "string.max": "{label} length must be less than or equal to {limit} characters long",
     "string.email": "{label} must be a valid email",
     "string.uri": "{label} must be a valid uri",
+    "string.nul": "{label} must not contain null characters",
     "string.alphanum": "{label} must only contain alpha-numeric characters",
     "string.pattern.base": '{label} with value "{value}" fails to match the required pattern: {pattern}',
     "number.base": "{label} must be a number",
@@ -68,6 +70,12 @@ PYDANTIC_TO_JOI = {
 MAX_SAFE_INTEGER = 2**53 - 1
 
 
+class PayloadTooLarge(DomainError):
+    """A JSON body over MAX_JSON_BYTES (Werkzeug answers 413 too for bodies over MAX_CONTENT_LENGTH)."""
+
+    status, message = 413, "Request body is too large"
+
+
 def _fail(code: str, **ctx: Any):
     raise PydanticCustomError(code, code, {k: v for k, v in ctx.items()})
 
@@ -88,12 +96,15 @@ def _string_validator(*, min_length, max_length, pattern, pattern_name, email, u
             if allow_empty:
                 return value
             _fail("string.empty")
+        if "\x00" in value:  # PostgreSQL text cannot hold NUL: a clear 400 instead of a driver error
+            _fail("string.nul")
+        # Joi runs rules in declaration order and the original declared `.alphanum().min().max()`.
+        if alphanum and not (value.isascii() and value.isalnum()):
+            _fail("string.alphanum")
         if min_length is not None and len(value) < min_length:
             _fail("string.min", limit=min_length)
         if max_length is not None and len(value) > max_length:
             _fail("string.max", limit=max_length)
-        if alphanum and not value.isascii() or alphanum and not value.isalnum():
-            _fail("string.alphanum")
         if compiled and not compiled.search(value):
             _fail("string.pattern.base", value=value, pattern=pattern_name or compiled.pattern)
         if email:
@@ -227,7 +238,7 @@ def StringList(*, max_items: int | None = None, item_max_length: int | None = No
         if max_items is not None and len(value) > max_items:
             _fail("array.max", limit=max_items)
         for index, item in enumerate(value):
-            if not isinstance(item, str):
+            if not isinstance(item, str) or "\x00" in item:
                 _fail("array.items", index=index)
             if item_max_length is not None and len(item) > item_max_length:
                 _fail("array.items", index=index)
@@ -339,15 +350,17 @@ def json_body() -> Any:
         return {}
     raw = request.get_data(cache=True)
     if len(raw) > current_app.config["MAX_JSON_BYTES"]:
-        raise ValidationFailed("Request body is too large")
+        raise PayloadTooLarge()
     if not raw.strip():
         return {}
     try:
-        import json
-
-        return json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+        data = json.loads(raw)
+        # "\ud800" is valid JSON but not Unicode text: nothing downstream (bcrypt, the database) can
+        # encode it, so it is refused here rather than failing later with a 500.
+        json.dumps(data, ensure_ascii=False).encode("utf-8")
+    except (ValueError, UnicodeError, RecursionError):
         raise InvalidJSON() from None
+    return data
 
 
 def query_args() -> dict[str, Any]:

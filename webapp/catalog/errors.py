@@ -56,3 +56,25 @@ class BulkQuotaInvalid(DomainError):
 
 class QuotaExhausted(DomainError):
     status, message = 400, "Insufficient quota. Available: {available}, Requested: 1"
+
+
+class ServiceInUse(DomainError):
+    """A hard delete blocked by a foreign key other than subscriptions (e.g. a coupon restricted to it)."""
+
+    status, message = 409, "Service is still referenced by other records and cannot be deleted"
+
+
+class PlanInUse(DomainError):
+    status, message = 409, "Service plan is still referenced by other records and cannot be deleted"
+
+
+class ClearingRequiredField(DomainError):
+    status, message = 400, "{field} cannot be cleared"
+
+
+class CategoryTaken(DomainError):
+    status, message = 409, "Category with this name or slug already exists"
+
+
+class PlanTypeImmutable(DomainError):
+    status, message = 400, "Plan type cannot be changed"
