@@ -1,0 +1,98 @@
+"""Console sign-in and sign-out (`console_auth.login`, `console_auth.logout`) at /admin/login and /admin/logout."""
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user, login_user, logout_user
+from wtforms import EmailField, HiddenField, PasswordField
+from wtforms.validators import InputRequired, Length
+
+from ..errors import DomainError
+from ..extensions import limiter
+from .base import SecureForm
+
+NOT_ALLOWED = "This account cannot use the console"
+
+
+class LoginForm(SecureForm):
+    email = EmailField("Email", validators=[InputRequired(), Length(max=254)])
+    password = PasswordField("Password", validators=[InputRequired(), Length(max=200)])
+    next = HiddenField()
+
+
+class LogoutForm(SecureForm):
+    pass
+
+
+def safe_next(target: str | None) -> str | None:
+    """`target` if it is a path on this site ("/admin/users/?page=2"), else None (no open redirect)."""
+    if not target or not isinstance(target, str) or len(target) > 2000:
+        return None
+    if any(ord(ch) < 32 or ch == "\\" for ch in target):
+        return None
+    if not target.startswith("/") or target.startswith("//"):
+        return None
+    parts = urlsplit(target)
+    if parts.scheme or parts.netloc:
+        return None
+    return target
+
+
+def _default_target() -> str:
+    return url_for("admin.index")
+
+
+def _fresh_session() -> None:
+    """Drop everything in the pre-login session (fixation) and the CSRF token cached for this request."""
+    session.clear()
+    g.pop("csrf_token", None)
+
+
+def create_auth_blueprint() -> Blueprint:
+    bp = Blueprint("console_auth", __name__, url_prefix="/admin")
+    login_limit = lambda: current_app.config["LOGIN_RATE_LIMIT"]  # noqa: E731  (read per request)
+
+    @bp.route("/login", methods=["GET", "POST"])
+    @limiter.limit(login_limit, methods=["POST"])
+    def login():
+        if current_user.is_authenticated and getattr(current_user, "is_admin", False) and current_user.is_active:
+            return redirect(safe_next(request.args.get("next")) or _default_target())
+        form = LoginForm()
+        if request.method == "GET":
+            form.next.data = safe_next(request.args.get("next")) or ""
+        if form.validate_on_submit():
+            from ..accounts.services import authenticate_console
+
+            try:
+                user = authenticate_console(form.email.data or "", form.password.data or "")
+            except DomainError as exc:
+                form.form_errors.append(exc.text)
+            else:
+                if not user.is_admin:
+                    form.form_errors.append(NOT_ALLOWED)
+                else:
+                    _fresh_session()
+                    login_user(user)
+                    return redirect(safe_next(form.next.data) or _default_target())
+        return render_template("console/login.html", form=form)
+
+    @bp.post("/logout")
+    def logout():
+        form = LogoutForm()
+        if form.validate_on_submit():
+            logout_user()
+            _fresh_session()
+            flash("You have been signed out.", "info")
+        return redirect(url_for("console_auth.login"))
+
+    @bp.errorhandler(RateLimitExceeded)
+    def too_many_attempts(error):
+        form = LoginForm(formdata=None)
+        form.form_errors.append("Too many sign-in attempts, please try again later.")
+        response = current_app.make_response((render_template("console/login.html", form=form), 429))
+        response.headers["Retry-After"] = str(getattr(error, "retry_after", "") or 60)
+        return response
+
+    return bp
