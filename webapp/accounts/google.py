@@ -15,20 +15,68 @@ from ..extensions import db
 from .errors import (GoogleAccountDeactivated, GoogleAccountLinkedElsewhere, GoogleEmailMismatch,
                      GoogleEmailUnverified, GoogleLinkInvalidToken, GoogleNotConfigured, GoogleNotLinked,
                      GoogleUnlinkNeedsPassword, InvalidGoogleToken)
-from .google_oidc import GoogleIdentity, GoogleTokenError, verify_google_id_token
+from .google_oidc import (GoogleIdentity, GoogleTokenError, build_authorization_url, discover, exchange_code,
+                          verify_google_id_token)
 from .models import Role, User
 from .services import NEW_ACCOUNT_HOOKS, Session, _flush_unique, start_session
 
 
-def verify(id_token: str, *, error=InvalidGoogleToken) -> GoogleIdentity:
+def _configured() -> dict:
     config = current_app.config
     if not config.get("GOOGLE_CLIENT_ID"):
         raise GoogleNotConfigured()
+    return config
+
+
+def verify(id_token: str, *, error=InvalidGoogleToken, nonce: str | None = None) -> GoogleIdentity:
+    config = _configured()
     try:
         return verify_google_id_token(id_token, client_id=config["GOOGLE_CLIENT_ID"],
-                                      issuers=tuple(config["GOOGLE_ISSUERS"]), jwks_url=config["GOOGLE_JWKS_URL"])
+                                      issuers=tuple(config["GOOGLE_ISSUERS"]), jwks_url=config["GOOGLE_JWKS_URL"],
+                                      nonce=nonce)
     except GoogleTokenError:
         raise error() from None
+
+
+# ------------------------------------------------------------- browser sign-in (authorization code)
+def authorization_url(*, redirect_uri: str, state: str, nonce: str) -> str:
+    """Where to send a browser that chose "Sign in with Google" (console and portal)."""
+    config = _configured()
+    try:
+        provider = discover(config["GOOGLE_DISCOVERY_URL"])
+    except GoogleTokenError:
+        raise InvalidGoogleToken() from None
+    return build_authorization_url(provider, config["GOOGLE_CLIENT_ID"], redirect_uri, state, nonce,
+                                   prompt="select_account")
+
+
+def identity_from_code(code: str, *, redirect_uri: str, nonce: str) -> GoogleIdentity:
+    """Redeem the code at the token endpoint and verify the ID token it returns (nonce included)."""
+    config = _configured()
+    try:
+        provider = discover(config["GOOGLE_DISCOVERY_URL"])
+        tokens = exchange_code(provider, code=code, client_id=config["GOOGLE_CLIENT_ID"],
+                               client_secret=config.get("GOOGLE_CLIENT_SECRET") or "", redirect_uri=redirect_uri)
+    except GoogleTokenError:
+        raise InvalidGoogleToken() from None
+    return verify(tokens["id_token"], nonce=nonce)
+
+
+def existing_user_for(identity: GoogleIdentity) -> User:
+    """Staff sign-in never creates accounts: the Google account must be linked, or match a verified email."""
+    user = db.session.execute(select(User).where(User.google_id == identity.sub)).scalar_one_or_none()
+    if user is None:
+        user = db.session.execute(select(User).where(User.email == identity.email)).scalar_one_or_none()
+        if user is None:
+            raise InvalidGoogleToken()
+        if not identity.email_verified:
+            raise GoogleEmailUnverified()
+        if user.is_active and user.deleted_at is None:
+            _attach(user, identity)
+    if not user.is_active or user.deleted_at is not None:
+        raise GoogleAccountDeactivated()
+    db.session.flush()
+    return user
 
 
 def _presenter(name: str) -> Callable:

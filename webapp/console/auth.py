@@ -1,6 +1,7 @@
 """Console sign-in and sign-out (`console_auth.login`, `console_auth.logout`) at /admin/login and /admin/logout."""
 from __future__ import annotations
 
+import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -50,6 +51,10 @@ def _fresh_session() -> None:
     g.pop("csrf_token", None)
 
 
+def _google_callback_url() -> str:
+    return url_for("console_auth.login_google_callback", _external=True)
+
+
 def create_auth_blueprint() -> Blueprint:
     bp = Blueprint("console_auth", __name__, url_prefix="/admin")
     login_limit = lambda: current_app.config["LOGIN_RATE_LIMIT"]  # noqa: E731  (read per request)
@@ -77,6 +82,46 @@ def create_auth_blueprint() -> Blueprint:
                     login_user(user)
                     return redirect(safe_next(form.next.data) or _default_target())
         return render_template("console/login.html", form=form)
+
+    @bp.get("/login/google")
+    @limiter.limit(login_limit)
+    def login_google():
+        """Start "Sign in with Google" (OIDC authorization-code flow; state and nonce kept in the session)."""
+        from ..accounts.google import authorization_url
+
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        session["google_oidc"] = {"state": state, "nonce": nonce, "next": safe_next(request.args.get("next"))}
+        try:
+            target = authorization_url(redirect_uri=_google_callback_url(), state=state, nonce=nonce)
+        except DomainError as exc:
+            flash(exc.text, "error")
+            return redirect(url_for("console_auth.login"))
+        return redirect(target)
+
+    @bp.get("/login/google/callback")
+    @limiter.limit(login_limit)
+    def login_google_callback():
+        from ..accounts.google import existing_user_for, identity_from_code
+        from ..extensions import db
+
+        pending = session.pop("google_oidc", None) or {}
+        code, state = request.args.get("code"), request.args.get("state")
+        if not pending or not code or not state or not secrets.compare_digest(state, pending.get("state", "")):
+            flash("Google sign-in failed or was cancelled. Please try again.", "error")
+            return redirect(url_for("console_auth.login"))
+        try:
+            user = existing_user_for(identity_from_code(code, redirect_uri=_google_callback_url(),
+                                                        nonce=pending["nonce"]))
+            if not user.is_admin:
+                raise PermissionError(NOT_ALLOWED)
+            db.session.commit()
+        except (DomainError, PermissionError) as exc:
+            db.session.rollback()
+            flash(getattr(exc, "text", None) or str(exc), "error")
+            return redirect(url_for("console_auth.login"))
+        _fresh_session()
+        login_user(user)
+        return redirect(pending.get("next") or _default_target())
 
     @bp.post("/logout")
     def logout():
