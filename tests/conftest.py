@@ -55,14 +55,17 @@ def _db_transaction(request, app):
     ctx.push()
     connection = _db.engine.connect()
     outer = connection.begin()
-    original = _db.session
+    original_session, original_engine = _db.session, _db.engines[None]
     _db.session = _db._make_scoped_session({"bind": connection, "join_transaction_mode": "create_savepoint"})
+    # Flask-SQLAlchemy 3's Session.get_bind() ignores the session's own bind and asks db.engines[None]:
+    # point it at the test connection too, or a view's commit would really persist.
+    _db.engines[None] = connection
     limiter.reset()
     try:
         yield
     finally:
         _db.session.remove()
-        _db.session = original
+        _db.session, _db.engines[None] = original_session, original_engine
         outer.rollback()
         connection.close()
         ctx.pop()
@@ -130,17 +133,17 @@ def api(client, make) -> ApiClient:
 
 @pytest.fixture
 def admin(make):
-    return make.user(email="boss@poddesk.test", role="ADMINISTRATOR", name="Boss Admin")
+    return make.user(email="boss@poddesk.example.com", role="ADMINISTRATOR", name="Boss Admin")
 
 
 @pytest.fixture
 def customer(make):
-    return make.user(email="cust@poddesk.test", name="Cust Omer")
+    return make.user(email="cust@poddesk.example.com", name="Cust Omer")
 
 
 @pytest.fixture
 def other_customer(make):
-    return make.user(email="other@poddesk.test", name="Other Person")
+    return make.user(email="other@poddesk.example.com", name="Other Person")
 
 
 def assert_envelope(response, status: int, message: str | None = None):
@@ -153,3 +156,4 @@ def assert_envelope(response, status: int, message: str | None = None):
     if message is not None:
         assert body["message"] == message, body
     return body
+

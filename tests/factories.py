@@ -26,7 +26,7 @@ class Factories:
     def user(self, **kw) -> User:
         n = next(_seq)
         role = kw.pop("role", Role.USER)
-        defaults = dict(name=f"User {n}", email=f"user{n}@example.test", phone=None, password_hash=_HASH,
+        defaults = dict(name=f"User {n}", email=f"user{n}@example.com", phone=None, password_hash=_HASH,
                         role=Role(role), is_active=True, credit_balance=0, total_top_up=0, total_spent=0,
                         token_version=0)
         defaults.update(kw)

@@ -8,22 +8,3 @@ ADMIN_USER_ROW = (USER_BASIC | {"creditBalance", "totalTopUp", "totalSpent", "_c
 
 PASSWORD = "password123"
 
-
-# The conftest's users live under ".test", a special-use domain the login schema rejects (as Joi's
-# TLD check did). API modules that log these users in import these overrides instead.
-import pytest  # noqa: E402
-
-
-@pytest.fixture
-def admin(make):
-    return make.user(email="boss@poddesk.example.com", role="ADMINISTRATOR", name="Boss Admin")
-
-
-@pytest.fixture
-def customer(make):
-    return make.user(email="cust@poddesk.example.com", name="Cust Omer")
-
-
-@pytest.fixture
-def other_customer(make):
-    return make.user(email="other@poddesk.example.com", name="Other Person")

@@ -156,7 +156,7 @@ def test_login_page_when_already_signed_in_goes_home(signed_in):
 
 
 def test_email_is_case_insensitive(console, admin):
-    assert console.login("  BOSS@poddesk.test ").status_code == 302
+    assert console.login("  BOSS@poddesk.example.com ").status_code == 302
 
 
 def test_wrong_password_is_a_form_error_and_no_session(console, admin):
@@ -169,13 +169,13 @@ def test_wrong_password_is_a_form_error_and_no_session(console, admin):
 
 
 def test_unknown_email_gets_the_same_message(console):
-    response = console.login("nobody@poddesk.test")
+    response = console.login("nobody@poddesk.example.com")
     assert "Invalid email or password" in response.get_data(as_text=True)
 
 
 def test_deactivated_admin_cannot_log_in(console, make):
-    make.user(email="gone@poddesk.test", role="ADMINISTRATOR", is_active=False)
-    response = console.login("gone@poddesk.test")
+    make.user(email="gone@poddesk.example.com", role="ADMINISTRATOR", is_active=False)
+    response = console.login("gone@poddesk.example.com")
     assert response.status_code == 200
     assert "Account is deactivated. Please contact administrator." in response.get_data(as_text=True)
     assert is_login_redirect(console.client.get("/admin/"))

@@ -73,7 +73,7 @@ def test_filter_by_role_and_active(app, signed_in, make):
     html = signed_in.client.get(f"/admin/users/?flt0_{active_key}=0").get_data(as_text=True)
     assert "Inactive Ingrid" in html and "Active Arnold" not in html
     html = signed_in.client.get(f"/admin/users/?flt0_{role_key}=ADMINISTRATOR").get_data(as_text=True)
-    assert "boss@poddesk.test" in html and "Active Arnold" not in html
+    assert "boss@poddesk.example.com" in html and "Active Arnold" not in html
     response = signed_in.client.get(f"/admin/users/?flt0_{role_key}=NOT_A_ROLE")
     assert response.status_code == 200 and "Active Arnold" in response.get_data(as_text=True)
 

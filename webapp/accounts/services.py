@@ -210,9 +210,12 @@ def list_users(*, page: int, limit: int, search: str | None = None, role: str | 
                is_active: bool | None = None) -> tuple[list[User], int]:
     query = select(User).where(User.deleted_at.is_(None))
     if search:
-        pattern = f"%{search.lower()}%"
-        query = query.where(or_(func.lower(User.name).like(pattern), User.email.like(pattern),
-                                User.phone.like(f"%{search}%")))
+        # A substring search, like Prisma's `contains`: % and _ typed by the admin match themselves.
+        literal = search.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{literal.lower()}%"
+        query = query.where(or_(func.lower(User.name).like(pattern, escape="\\"),
+                                User.email.like(pattern, escape="\\"),
+                                User.phone.like(f"%{literal}%", escape="\\")))
     if role:
         query = query.where(User.role == Role(role))
     if is_active is not None:

@@ -162,7 +162,20 @@ def String(min_length: int | None = None, max_length: int | None = None, *, patt
 
 
 def Enum(*valid: str, nullable: bool = False):
-    return String(valid=tuple(valid), nullable=nullable)
+    """Joi's `.valid(...)`: the allowed values are checked before the type, so "" or 5 is `any.only`."""
+    allowed = tuple(valid)
+
+    def check(value):
+        if value is None and nullable:
+            return None
+        if isinstance(value, str) and value in allowed:
+            return value
+        _fail("any.only", valids=", ".join(allowed))
+
+    schema: dict[str, Any] = {"type": "string", "enum": list(allowed)}
+    if nullable:
+        schema = {"anyOf": [schema, {"type": "null"}]}
+    return Annotated[Any, BeforeValidator(check), WithJsonSchema(schema)]
 
 
 def _number_validator(*, integer: bool, minimum, maximum, nullable: bool):

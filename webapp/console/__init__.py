@@ -18,11 +18,9 @@ def init_console(app: Flask) -> None:
     from flask_admin.theme import Bootstrap4Theme
 
     from ..extensions import db
-    from .audit import AuditView
+    from . import audit, catalog, cluster, money, support, users
     from .auth import create_auth_blueprint
-    from .catalog import CategoryView, PlanView, ServiceView
     from .index import ConsoleIndexView
-    from .users import UserView
 
     app.register_blueprint(create_auth_blueprint())
 
@@ -35,10 +33,8 @@ def init_console(app: Flask) -> None:
         index_view=ConsoleIndexView(name="Home", url="/admin", endpoint="admin"),
         theme=Bootstrap4Theme(swatch=swatch, base_template="console/base.html"),
     )
-    admin.add_view(UserView(db, name="Users", endpoint="users", url="users"))
-    admin.add_view(CategoryView(db, name="Categories", endpoint="categories", url="categories", category="Catalog"))
-    admin.add_view(ServiceView(db, name="Services", endpoint="services", url="services", category="Catalog"))
-    admin.add_view(PlanView(db, name="Plans", endpoint="plans", url="plans", category="Catalog"))
-    admin.add_view(AuditView(db, name="Audit log", endpoint="audit", url="audit"))
+    # Each domain's console module adds its own views (menu order = this order).
+    for module in (users, catalog, money, support, cluster, audit):
+        module.register_views(admin, db)
     admin.init_app(app)
     app.extensions["poddesk_console"] = admin

@@ -42,3 +42,7 @@ class AuditView(SecureModelView):
 
     def __init__(self, session_or_db, **kwargs):
         super().__init__(AuditEntry, session_or_db, **kwargs)
+
+
+def register_views(admin, db) -> None:
+    admin.add_view(AuditView(db, name="Audit log", endpoint="audit", url="audit"))

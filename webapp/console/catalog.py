@@ -401,3 +401,9 @@ class PlanView(CatalogModelView):
                 flash(f"Quota of {plan.service.name} / {plan.name} set to {form.total_quota.data}.", "success")
                 return redirect(return_url)
         return self.render("console/plan_quota.html", form=form, plan=plan, return_url=return_url)
+
+
+def register_views(admin, db) -> None:
+    admin.add_view(CategoryView(db, name="Categories", endpoint="categories", url="categories", category="Catalog"))
+    admin.add_view(ServiceView(db, name="Services", endpoint="services", url="services", category="Catalog"))
+    admin.add_view(PlanView(db, name="Plans", endpoint="plans", url="plans", category="Catalog"))

@@ -111,3 +111,7 @@ class UserView(SecureModelView):
 
         self._apply(ids, lambda actor, uid: admin_update_user(actor, uid, {"role": Role.USER.value}),
                     "made customer")
+
+
+def register_views(admin, db) -> None:
+    admin.add_view(UserView(db, name="Users", endpoint="users", url="users"))

@@ -1,0 +1,6 @@
+"""Admin coupon routes."""
+from flask import Blueprint
+
+
+def register(bp: Blueprint) -> None:
+    pass

@@ -1,0 +1,6 @@
+"""Customer app-instance routes."""
+from flask import Blueprint
+
+
+def register(bp: Blueprint) -> None:
+    pass

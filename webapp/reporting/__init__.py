@@ -1,0 +1,1 @@
+"""Reporting: read-only figures computed from the other domains' tables (admin analytics AN1-AN5)."""
