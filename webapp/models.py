@@ -5,3 +5,4 @@ from .catalog.models import PlanType, Service, ServiceCategory, ServicePlan  # n
 from .cluster.models import InstanceStatus, ServiceInstance  # noqa: F401
 from .subscriptions.models import LIVE_STATUSES, Subscription, SubscriptionStatus  # noqa: F401
 from .audit.models import AuditEntry  # noqa: F401
+from .notifications.models import Notification, NotificationStatus, NotificationType  # noqa: F401
