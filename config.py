@@ -63,6 +63,7 @@ class BaseConfig:
     GOOGLE_JWKS_URL = env("GOOGLE_JWKS_URL", "https://www.googleapis.com/oauth2/v3/certs")
     GOOGLE_DISCOVERY_URL = env("GOOGLE_DISCOVERY_URL", "https://accounts.google.com/.well-known/openid-configuration")
 
+    JOB_TIMEOUT = env_int("JOB_TIMEOUT", 600)
     BILLING_TIMEZONE = env("BILLING_TIMEZONE", "Asia/Jakarta")
     UPLOAD_FOLDER = env("UPLOAD_FOLDER", str(BASE_DIR / "uploads"))
 
@@ -84,6 +85,7 @@ class EmbeddedConfig(BaseConfig):
     JWT_EXPIRES_IN = env("JWT_EXPIRES_IN", "24h")
     SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", f"sqlite:///{BASE_DIR / 'instance' / 'poddesk.sqlite'}")
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
+    REDIS_URL = env("REDIS_URL", "fakeredis://")  # in-memory Redis; jobs run on an in-process worker thread
     RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
 
 

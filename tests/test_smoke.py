@@ -28,6 +28,10 @@ def test_cli_seed_demo_is_idempotent_and_users_commands_use_the_services(app, ma
     second = runner.invoke(args=["seed-demo"])
     assert "0 users created, 0 categories created, 0 services created, 0 plans created" in second.output
     assert (db.session.query(User).count(), db.session.query(ServicePlan).count()) == counts
+    from webapp.billing.ledger import ledger_sum
+
+    admin = db.session.query(User).filter_by(email="admin@minispod.com").one()
+    assert admin.credit_balance == 1_000_000 == ledger_sum(admin.id)
     plans = {p.name: p for p in db.session.query(ServicePlan)}
     assert len(plans) == 7 and plans["Pro"].monthly_price == 150_000 and float(plans["Basic DB"].storage_gb) == 0.25
 

@@ -85,6 +85,27 @@ def register_cli(app: Flask) -> None:
         user = _run(change)
         click.echo(f"{user.email} is now {'active' if user.is_active else 'deactivated'}")
 
+    jobs = click.Group("jobs", help="Background jobs: the outbox and the RQ queues.")
+    app.cli.add_command(jobs)
+
+    @jobs.command("dispatch")
+    def jobs_dispatch():
+        """Push outbox rows that could not be enqueued at commit time."""
+        from .outbox import dispatch_pending
+
+        click.echo(f"dispatched {dispatch_pending()} jobs")
+
+    @jobs.command("run")
+    @click.option("--queue", "queues", multiple=True, default=["default"], show_default=True)
+    def jobs_run(queues):
+        """Run every queued job now in this process (burst), then exit."""
+        from flask import current_app
+
+        from jobs.queue import run_burst
+
+        run_burst(current_app._get_current_object(), tuple(queues))
+        click.echo("queues drained")
+
     @app.cli.command("purge-refresh-tokens")
     def purge_refresh_tokens_command():
         """Delete expired and long-revoked refresh tokens."""

@@ -12,6 +12,8 @@ from sqlalchemy import select
 
 from .accounts.models import Role, User
 from .accounts.passwords import hash_password
+from .billing.ledger import credit
+from .billing.models import TransactionType
 from .catalog.models import PlanType, Service, ServiceCategory, ServicePlan
 from .extensions import db
 
@@ -82,9 +84,14 @@ def seed_demo() -> dict[str, int]:
         if db.session.execute(select(User.id).where(User.email == email)).first():
             continue
         password_hash = password_hash or hash_password(DEMO_PASSWORD, rounds)
-        db.session.add(User(email=email, name=name, role=role, phone=phone, credit_balance=balance,
-                            password_hash=password_hash, is_active=True, total_top_up=0, total_spent=0,
-                            avatar=f"https://ui-avatars.com/api/?name={name.replace(' ', '+')}"))
+        user = User(email=email, name=name, role=role, phone=phone, credit_balance=0, password_hash=password_hash,
+                    is_active=True, total_top_up=0, total_spent=0,
+                    avatar=f"https://ui-avatars.com/api/?name={name.replace(' ', '+')}")
+        db.session.add(user)
+        db.session.flush()
+        # Opening balances go through the ledger like any other money, so balance = sum of the ledger.
+        credit(user.id, balance, type=TransactionType.ADMIN_ADJUSTMENT, description="Demo opening balance",
+               metadata={"adjustmentType": "credit", "source": "seed-demo"}, idempotency_key=f"demo-opening:{email}")
         created["users"] += 1
     categories = {}
     for slug, name, description, order in CATEGORIES:

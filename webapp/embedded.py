@@ -46,6 +46,10 @@ def main() -> None:
         seed_demo()
         db.session.commit()
 
+    from jobs.queue import start_inprocess_worker
+
+    start_inprocess_worker(app)
+
     base = f"http://{HOST}:{PORT}"
     lines = [
         "",

@@ -8,7 +8,7 @@ from __future__ import annotations
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Enum, ForeignKey, Index, Sequence, String, Text
+from sqlalchemy import JSON, BigInteger, CheckConstraint, DateTime, Enum, ForeignKey, Index, Integer, Sequence, String, Text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import IdMixin, TimestampMixin
@@ -16,6 +16,15 @@ from ..extensions import db
 
 # TXMP-<n>: display ids from a database sequence starting at 101, like the original.
 transaction_number_seq = Sequence("transaction_sequence", start=101, metadata=db.metadata)
+
+
+class TransactionNumber(db.Model):
+    """SQLite stand-in for `transaction_sequence` (embedded mode): AUTOINCREMENT never reuses a number."""
+
+    __tablename__ = "transaction_numbers"
+    __table_args__ = {"sqlite_autoincrement": True}
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
 
 
 class TransactionType(str, enum.Enum):
@@ -62,6 +71,9 @@ class Transaction(IdMixin, TimestampMixin, db.Model):
     processed_by: Mapped[str | None] = mapped_column(String(25))
     admin_notes: Mapped[str | None] = mapped_column(Text)
     completed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Operations that may repeat (webhooks, renewals, retries) carry a key; the unique index makes the
+    # second attempt fail instead of moving money twice.
+    idempotency_key: Mapped[str | None] = mapped_column(String(200), unique=True)
 
     user = relationship("User")
     subscription = relationship("Subscription")
