@@ -1,0 +1,5 @@
+"""Console billing page: KPIs, renewal charts, run-a-job buttons, notification outbox."""
+
+
+def register_views(admin, db) -> None:
+    pass

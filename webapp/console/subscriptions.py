@@ -1,0 +1,5 @@
+"""Console views of subscriptions and their lifecycle actions."""
+
+
+def register_views(admin, db) -> None:
+    pass
