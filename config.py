@@ -66,6 +66,11 @@ class BaseConfig:
     JOB_TIMEOUT = env_int("JOB_TIMEOUT", 600)
     BILLING_TIMEZONE = env("BILLING_TIMEZONE", "Asia/Jakarta")
     UPLOAD_FOLDER = env("UPLOAD_FOLDER", str(BASE_DIR / "uploads"))
+    # Ticket attachments (support.uploads): files per request, bytes per file, decoded pixels per image.
+    UPLOAD_MAX_FILES = env_int("UPLOAD_MAX_FILES", 5)
+    UPLOAD_MAX_BYTES = env_int("UPLOAD_MAX_BYTES", 5 * 1024 * 1024)
+    UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
+    TICKET_WRITE_RATE_LIMIT = env("TICKET_WRITE_RATE_LIMIT", "30 per minute")  # per user: new tickets + messages
 
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session

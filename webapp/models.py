@@ -8,3 +8,4 @@ from .audit.models import AuditEntry  # noqa: F401
 from .notifications.models import Notification, NotificationStatus, NotificationType  # noqa: F401
 from .billing.models import TransactionNumber  # noqa: F401
 from .outbox import OutboxJob  # noqa: F401
+from .support.models import Ticket, TicketAttachment, TicketMessage, TicketStatus  # noqa: F401

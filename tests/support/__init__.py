@@ -1,0 +1,1 @@
+"""Support domain tests: uploads verification, file storage, the ticket workflow."""
