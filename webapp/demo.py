@@ -5,6 +5,7 @@ and existing rows are left exactly as they are, like the original's `upsert(upda
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from decimal import Decimal
 
 from flask import current_app
@@ -15,6 +16,7 @@ from .accounts.passwords import hash_password
 from .billing.ledger import credit
 from .billing.models import TransactionType
 from .catalog.models import PlanType, Service, ServiceCategory, ServicePlan
+from .db import utcnow
 from .extensions import db
 
 DEMO_PASSWORD = "password123"
@@ -75,6 +77,55 @@ PLAN_FEATURES = {
 }
 
 
+# The original's seed coupons (prisma/seed-coupons.js, seed-welcome-bonus.js). Their dates were all in the past
+# (2024/2025); here every one is valid from the seed time until a year later, so the demo can use them.
+# (code, name, type, creditAmount, discountType, discountPercent, maxUses, service slug, planType, status)
+# TOPUP25K had maxUsesPerUser 2, which the unique (coupon, user) redemption never allowed: seeded with 1.
+COUPONS = [
+    ("WELCOME50K", "Welcome 50K Credit", "CREDIT_TOPUP", 50_000, None, None, 100, None, None, "ACTIVE"),
+    ("TOPUP25K", "Top-up 25K Bonus", "CREDIT_TOPUP", 25_000, None, None, 200, None, None, "ACTIVE"),
+    ("SAVE20", "Save 20% on Subscriptions", "SUBSCRIPTION_DISCOUNT", None, "PERCENTAGE", 20, 100, None, None,
+     "ACTIVE"),
+    ("SAVE30K", "Save 30K on Subscriptions", "SUBSCRIPTION_DISCOUNT", 30_000, "FIXED_AMOUNT", None, 50, None, None,
+     "ACTIVE"),
+    ("FIRSTSUB10", "First Subscription 10% Off", "SUBSCRIPTION_DISCOUNT", None, "PERCENTAGE", 10, 500, None, None,
+     "ACTIVE"),
+    ("N8NSAVE30", "N8N Pro 30% Off", "SUBSCRIPTION_DISCOUNT", None, "PERCENTAGE", 30, 25, "n8n-automation",
+     PlanType.PRO, "ACTIVE"),
+    ("FREEGHOST", "Free Ghost Blog", "FREE_SERVICE", None, None, None, 20, "ghost-blog", None, "ACTIVE"),
+    ("FREEN8N", "Free N8N Basic", "FREE_SERVICE", None, None, None, 15, "n8n-automation", PlanType.BASIC, "ACTIVE"),
+    ("BLACKFRIDAY50", "Black Friday 50% Off", "SUBSCRIPTION_DISCOUNT", None, "PERCENTAGE", 50, 1000, None, None,
+     "ACTIVE"),
+    ("MEGA100K", "Mega 100K Credit", "CREDIT_TOPUP", 100_000, None, None, 10, None, None, "ACTIVE"),
+    ("WELCOME2025", "Welcome Bonus 2025", "WELCOME_BONUS", 20_000, None, None, 1000, None, None, "ACTIVE"),
+    ("NEWUSER5K", "New User 5K Bonus", "WELCOME_BONUS", 5_000, None, None, 500, None, None, "ACTIVE"),
+    ("DISABLED_WELCOME", "Disabled Welcome Bonus", "WELCOME_BONUS", 10_000, None, None, 100, None, None, "DISABLED"),
+]
+
+
+def _seed_coupons(services: dict) -> int:
+    """Create the demo coupons that are missing, through the coupon service (rules and audit apply)."""
+    from .billing import coupons
+    from .billing.coupon_models import Coupon
+
+    actor = db.session.execute(select(User).where(User.role == Role.ADMINISTRATOR).order_by(User.created_at)
+                               .limit(1)).scalar_one_or_none()
+    now = utcnow()
+    created = 0
+    for code, name, kind, credit, discount_type, percent, max_uses, slug, plan_type, status in COUPONS:
+        if db.session.execute(select(Coupon.id).where(Coupon.code == code)).first():
+            continue
+        coupon = coupons.create_coupon(actor=actor, source="seed", data={
+            "code": code, "name": name, "description": f"Demo coupon {code}", "type": kind, "credit_amount": credit,
+            "discount_type": discount_type, "discount_percent": percent, "max_uses": max_uses, "max_uses_per_user": 1,
+            "service_id": services[slug].id if slug else None, "plan_type": plan_type, "valid_from": now,
+            "valid_until": now + timedelta(days=365)})
+        if status != "ACTIVE":
+            coupons.update_coupon(actor=actor, coupon_id=coupon.id, changes={"status": status}, source="seed")
+        created += 1
+    return created
+
+
 def seed_demo() -> dict[str, int]:
     """Insert whatever of the demo data is missing; return how many rows of each kind were created."""
     created = {"users": 0, "categories": 0, "services": 0, "plans": 0}
@@ -126,5 +177,7 @@ def seed_demo() -> dict[str, int]:
                                    features=PLAN_FEATURES[plan_type], max_instances_per_user=max_inst,
                                    max_domains=max_domains, is_active=True, is_popular=popular, sort_order=order))
         created["plans"] += 1
+    db.session.flush()
+    created["coupons"] = _seed_coupons(services)
     db.session.flush()
     return created

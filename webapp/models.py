@@ -9,3 +9,4 @@ from .notifications.models import Notification, NotificationStatus, Notification
 from .billing.models import TransactionNumber  # noqa: F401
 from .outbox import OutboxJob  # noqa: F401
 from .support.models import Ticket, TicketAttachment, TicketMessage, TicketStatus  # noqa: F401
+from .billing.coupon_models import Coupon, CouponRedemption  # noqa: F401

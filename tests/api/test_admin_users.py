@@ -38,8 +38,11 @@ def _tx(user, n, amount=10_000, type_=TransactionType.TOP_UP):
 
 
 # ------------------------------------------------------------------------------------------ A-U1
-def test_create_user_honours_role_and_returns_user_basic(api, admin, monkeypatch):
-    monkeypatch.setattr(accounts, "NEW_ACCOUNT_HOOKS", [lambda u: setattr(u, "credit_balance", 99)])
+def test_create_user_honours_role_and_returns_user_basic(api, admin):
+    from webapp.billing.coupon_models import Coupon, CouponType
+
+    db.session.add(Coupon(code="HELLO99", name="Hello", type=CouponType.WELCOME_BONUS, credit_amount=9_900,
+                          max_uses=10, created_by="test"))
     r = api.post("/api/admin/users", as_user=admin,
                  json={**NEW_USER, "role": "ADMINISTRATOR", "phone": "081233334444", "avatar": "https://a.example/x.png"})
     body = assert_envelope(r, 201, "User created successfully")

@@ -70,14 +70,14 @@ def test_register_ignores_role_from_client(api):
     assert db.session.get(User, body["data"]["user"]["id"]).role == Role.USER
 
 
-def test_register_returns_balance_after_new_account_hooks(api, monkeypatch):
-    """The welcome bonus runs as a new-account hook; the response shows the post-bonus balance."""
+def test_register_returns_balance_after_welcome_bonus(api):
+    """The welcome bonus is credited in the registration transaction; the response shows the post-bonus balance
+    (more in tests/api/test_coupons_welcome.py)."""
+    from webapp.billing.coupon_models import Coupon, CouponType
 
-    def bonus(user):
-        user.credit_balance += 25_000
-        user.total_top_up += 25_000
-
-    monkeypatch.setattr(accounts, "NEW_ACCOUNT_HOOKS", [bonus])
+    db.session.add_all([Coupon(code=code, name=code, type=CouponType.WELCOME_BONUS, credit_amount=amount, max_uses=10,
+                               created_by="test") for code, amount in (("HELLO20K", 20_000), ("HELLO5K", 5_000))])
+    db.session.flush()
     body = assert_envelope(api.post("/api/auth/register", json=REGISTER), 201)
     assert body["data"]["user"]["creditBalance"] == 25_000
     assert body["data"]["user"]["totalTopUp"] == 25_000

@@ -5,7 +5,6 @@ import pytest
 from sqlalchemy import select
 
 from simulators.oidc import OIDCSimulator
-from webapp.accounts import services as accounts
 from webapp.accounts.models import Role, User
 from webapp.extensions import db
 
@@ -81,16 +80,12 @@ def test_new_google_user_is_created(api, google):
 
 
 def test_new_google_user_gets_welcome_bonus_in_response(api, google):
-    def bonus(user):
-        user.credit_balance += 20_000
-        user.total_top_up += 20_000
+    from webapp.billing.coupon_models import Coupon, CouponType
 
-    # google.py holds a reference to the hook list itself: register the hook the way the wallet does
-    accounts.NEW_ACCOUNT_HOOKS.append(bonus)
-    try:
-        data = _ok(google_login(api, google.mint_id_token("bonus@example.com")))
-    finally:
-        accounts.NEW_ACCOUNT_HOOKS.remove(bonus)
+    db.session.add(Coupon(code="HELLO20K", name="Hello", type=CouponType.WELCOME_BONUS, credit_amount=20_000,
+                          max_uses=10, created_by="test"))
+    db.session.flush()
+    data = _ok(google_login(api, google.mint_id_token("bonus@example.com")))
     assert data["user"]["creditBalance"] == 20_000
 
 

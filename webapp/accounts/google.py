@@ -18,7 +18,7 @@ from .errors import (GoogleAccountDeactivated, GoogleAccountLinkedElsewhere, Goo
 from .google_oidc import (GoogleIdentity, GoogleTokenError, build_authorization_url, discover, exchange_code,
                           verify_google_id_token)
 from .models import Role, User
-from .services import NEW_ACCOUNT_HOOKS, Session, _flush_unique, start_session
+from .services import Session, _flush_unique, start_session
 
 
 def _configured() -> dict:
@@ -118,8 +118,9 @@ def login_with_identity(identity: GoogleIdentity) -> tuple[Session, Callable]:
                 total_top_up=0, total_spent=0, token_version=0)
     db.session.add(user)
     _flush_unique(email_error=GoogleAccountLinkedElsewhere)
-    for hook in NEW_ACCOUNT_HOOKS:
-        hook(user)
+    from ..billing.welcome import apply_welcome_bonuses  # billing imports accounts
+
+    apply_welcome_bonuses(user)
     return start_session(user), _presenter("user_full")
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable
 
 from flask import current_app
 from sqlalchemy import func, or_, select, update
@@ -21,11 +20,6 @@ from .errors import (AccountDeactivated, CurrentPasswordRequired, EmailTaken, In
                      SelfModificationForbidden, UserHasActiveSubscriptions, UserNotFound, WrongCurrentPassword)
 from .models import Role, User
 from .passwords import burn_time, hash_password, verify_password
-
-# Called with the new user inside the registration transaction (Google sign-up too). The wallet
-# registers the welcome bonus here, so a bonus is credited exactly when the account is created.
-NEW_ACCOUNT_HOOKS: list[Callable[[User], None]] = []
-
 
 @dataclass
 class Session:
@@ -110,9 +104,10 @@ def create_user(*, name: str, email: str, password: str | None, phone: str | Non
 
 def register(*, name: str, email: str, password: str, phone: str | None = None, avatar: str | None = None) -> Session:
     """Self-registration: always a USER (a `role` sent by old clients is ignored), welcome bonus, tokens."""
+    from ..billing.welcome import apply_welcome_bonuses  # billing imports accounts
+
     user = create_user(name=name, email=email, password=password, phone=phone, avatar=avatar)
-    for hook in NEW_ACCOUNT_HOOKS:
-        hook(user)
+    apply_welcome_bonuses(user)  # same transaction: the response shows the post-bonus balance
     return start_session(user)
 
 
