@@ -72,6 +72,20 @@ class BaseConfig:
     UPLOAD_MAX_PIXELS = env_int("UPLOAD_MAX_PIXELS", 40_000_000)
     TICKET_WRITE_RATE_LIMIT = env("TICKET_WRITE_RATE_LIMIT", "30 per minute")  # per user: new tickets + messages
 
+    # Midtrans (payments.midtrans). Unset server key => top-ups answer 503. MIDTRANS_API_BASE_URL points Snap and the
+    # Core API at another origin (the local simulator); leave it unset in production (the library's real hosts).
+    MIDTRANS_SERVER_KEY = env("MIDTRANS_SERVER_KEY")
+    MIDTRANS_CLIENT_KEY = env("MIDTRANS_CLIENT_KEY")
+    MIDTRANS_IS_PRODUCTION = env_bool("MIDTRANS_IS_PRODUCTION", False)
+    MIDTRANS_API_BASE_URL = env("MIDTRANS_API_BASE_URL")
+    MIDTRANS_FINISH_URL = env("MIDTRANS_FINISH_URL")
+    MIDTRANS_UNFINISH_URL = env("MIDTRANS_UNFINISH_URL")
+    MIDTRANS_ERROR_URL = env("MIDTRANS_ERROR_URL")
+    MIDTRANS_NOTIFICATION_URL = env("MIDTRANS_NOTIFICATION_URL")  # per-transaction override; else the dashboard's
+    MIDTRANS_TIMEOUT = float(env("MIDTRANS_TIMEOUT", "10"))  # seconds per HTTP call to Midtrans
+    TOPUP_EXPIRY_MINUTES = env_int("TOPUP_EXPIRY_MINUTES", 60)  # Snap payment window
+    TOPUP_EXPIRY_GRACE_MINUTES = env_int("TOPUP_EXPIRY_GRACE_MINUTES", 15)  # then the job expires it locally
+
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
     SESSION_COOKIE_HTTPONLY = True

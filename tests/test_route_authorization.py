@@ -6,7 +6,7 @@ import pytest
 
 PUBLIC_ENDPOINTS = {
     "api.health", "api.openapi_document", "api.auth_register", "api.auth_login", "api.auth_refresh",
-    "api.auth_google_login",
+    "api.auth_google_login", "api.wallet_midtrans_webhook",
 }
 PLACEHOLDER_ID = "c" + "a" * 24
 
