@@ -102,13 +102,16 @@ def start_inprocess_worker(app: Flask, *, interval: float = 1.0, queues: tuple[s
     set_worker_app(app)
 
     def loop():
+        with app.app_context():
+            connection = redis_connection()
+        worker = ThreadWorker([Queue(q, connection=connection) for q in queues], connection=connection)
         while True:
             try:
                 with app.app_context():
                     from webapp.outbox import dispatch_pending
 
                     dispatch_pending()
-                run_burst(app, queues)
+                    worker.work(burst=True, with_scheduler=False, logging_level="WARNING")
             except Exception:  # noqa: BLE001 - keep the demo worker alive; the error is logged
                 log.exception("in-process worker pass failed")
             time.sleep(interval)

@@ -24,7 +24,25 @@ def _start_simulators() -> dict:
     settings.update(GOOGLE_CLIENT_ID=oidc.default_client_id, GOOGLE_CLIENT_SECRET=oidc.default_client_secret,
                     GOOGLE_ISSUERS=(oidc.issuer,), GOOGLE_JWKS_URL=f"{oidc.url}/oauth2/v3/certs",
                     GOOGLE_DISCOVERY_URL=f"{oidc.url}/.well-known/openid-configuration")
-    settings["_simulators"] = {"Google sign-in (OIDC)": oidc.url}
+
+    from simulators.kube import KubeSimulator
+
+    kube = KubeSimulator(host="127.0.0.1", port=env_int("KUBE_SIM_PORT", 5557), pod_start_delay=2.0)
+    kube.start()
+    settings.update(KUBE_API_URL=kube.url)
+
+    from simulators.midtrans import MidtransSimulator
+
+    server_key = "SB-Mid-server-embedded-demo"
+    midtrans = MidtransSimulator(host="127.0.0.1", port=env_int("MIDTRANS_SIM_PORT", 5558), server_key=server_key,
+                                 client_key="SB-Mid-client-embedded-demo",
+                                 notify_url=f"http://{HOST}:{PORT}/api/wallet/webhook/midtrans")
+    midtrans.start()
+    settings.update(MIDTRANS_SERVER_KEY=server_key, MIDTRANS_CLIENT_KEY="SB-Mid-client-embedded-demo",
+                    MIDTRANS_API_BASE_URL=midtrans.url)
+
+    settings["_simulators"] = {"Google sign-in (OIDC)": oidc.url, "Kubernetes API": kube.url,
+                               "Midtrans payments": midtrans.url}
     return settings
 
 

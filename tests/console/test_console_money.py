@@ -118,3 +118,18 @@ def test_money_pages_are_for_administrators_only(console, make):
     console.force_session(customer)
     assert console.client.get("/admin/transactions/").status_code == 403
     assert console.client.get(f"/admin/wallet/{customer.id}").status_code == 403
+
+
+def test_users_list_links_each_balance_to_the_wallet_page(app, client, make):
+    from .conftest import Console
+
+    admin = make.user(email="walletlink.admin@example.com", role="ADMINISTRATOR")
+    customer = make.user(email="walletlink.cust@example.com", credit_balance=0)
+    from webapp.extensions import db
+
+    db.session.commit()
+    console = Console(client)
+    console.login(admin.email)
+    html = client.get("/admin/users/").get_data(as_text=True)
+    assert f'href="/admin/wallet/{customer.id}"' in html
+    assert client.get(f"/admin/wallet/{customer.id}").status_code == 200

@@ -5,7 +5,7 @@ Nothing here writes a column: activate/deactivate call `accounts.services.set_us
 """
 from __future__ import annotations
 
-from flask import flash
+from flask import flash, url_for
 from flask_admin.actions import action
 from markupsafe import Markup, escape
 from sqlalchemy import select
@@ -21,6 +21,12 @@ MAX_ROWS_PER_ACTION = 200
 def _money(view, context, model, name):
     value = getattr(model, name)
     return "" if value is None else f"{value:,}".replace(",", ".")
+
+
+def _balance_link(view, context, model, name):
+    """The balance links to the customer's wallet page (ledger and the adjust-balance form)."""
+    return Markup('<a href="{}" title="Wallet and ledger">{}</a>').format(
+        url_for("wallet.user_view", user_id=model.id), _money(view, context, model, name))
 
 
 def _active_badge(view, context, model, name):
@@ -51,7 +57,7 @@ class UserView(SecureModelView):
     column_filters = ["role", "is_active"]
     column_sortable_list = ["name", "email", "role", "is_active", "credit_balance", "created_at"]
     column_default_sort = [("created_at", True), ("id", True)]
-    column_formatters = {"credit_balance": _money, "total_top_up": _money, "total_spent": _money,
+    column_formatters = {"credit_balance": _balance_link, "total_top_up": _money, "total_spent": _money,
                          "is_active": _active_badge, "role": _role}
     column_formatters_export = {"role": lambda v, c, m, n: m.role.value}
     column_formatters_detail = {"credit_balance": _money, "total_top_up": _money, "total_spent": _money,
