@@ -86,6 +86,48 @@ class BaseConfig:
     TOPUP_EXPIRY_MINUTES = env_int("TOPUP_EXPIRY_MINUTES", 60)  # Snap payment window
     TOPUP_EXPIRY_GRACE_MINUTES = env_int("TOPUP_EXPIRY_GRACE_MINUTES", 15)  # then the job expires it locally
 
+    # Billing engine (subscriptions.renewals, jobs.scheduler). Kept as text here and validated when the app, the
+    # scheduler or `make run` starts (subscriptions.scheduler.billing_settings): a bad value stops start-up.
+    AUTO_RENEWAL_ENABLED = env("AUTO_RENEWAL_ENABLED", "true")  # false: no cron jobs registered (manual runs work)
+    CRON_DAILY_RENEWALS = env("CRON_DAILY_RENEWALS", "0 2 * * *")  # cron strings in BILLING_TIMEZONE
+    CRON_GRACE_PERIOD = env("CRON_GRACE_PERIOD", "0 3 * * *")
+    CRON_LOW_CREDIT_NOTIFICATIONS = env("CRON_LOW_CREDIT_NOTIFICATIONS", "0 9 * * *")
+    CRON_GRACE_PERIOD_REMINDERS = env("CRON_GRACE_PERIOD_REMINDERS", "0 18 * * *")
+    CRON_BILLING_STATS = env("CRON_BILLING_STATS", "0 23 * * *")
+    GRACE_PERIOD_ENABLED = env("GRACE_PERIOD_ENABLED", "true")
+    GRACE_PERIOD_DAYS = env("GRACE_PERIOD_DAYS", "7")
+    GRACE_PERIOD_MIN_DAYS = env("GRACE_PERIOD_MIN_DAYS", "1")
+    GRACE_PERIOD_MAX_DAYS = env("GRACE_PERIOD_MAX_DAYS", "30")
+    LOW_CREDIT_WARNING_ENABLED = env("LOW_CREDIT_WARNING_ENABLED", "true")
+    LOW_CREDIT_WARNING_DAYS = env("LOW_CREDIT_WARNING_DAYS", "3")
+    # Notification delivery: "smtp" (SMTP_* below) or "outbox" (rows are only marked SENT: the console outbox page).
+    NOTIFICATION_SENDER = env("NOTIFICATION_SENDER", "smtp")
+    NOTIFICATION_STAFF_EMAIL = env("NOTIFICATION_STAFF_EMAIL")  # recipient of staff notifications (billing summary)
+    SMTP_HOST = env("SMTP_HOST", "127.0.0.1")
+    SMTP_PORT = env_int("SMTP_PORT", 25)
+    SMTP_USERNAME = env("SMTP_USERNAME")
+    SMTP_PASSWORD = env("SMTP_PASSWORD")
+    SMTP_STARTTLS = env_bool("SMTP_STARTTLS", False)
+    SMTP_FROM = env("SMTP_FROM", "PodDesk <no-reply@poddesk.local>")
+    SMTP_TIMEOUT = float(env("SMTP_TIMEOUT", "10"))
+
+    # Kubernetes (webapp/cluster/client.py). Which cluster: KUBE_API_URL (a plain API URL, e.g. the simulator),
+    # else KUBECONFIG_PATH, else KUBE_IN_CLUSTER (service account), else the default kubeconfig lookup.
+    KUBE_API_URL = env("KUBE_API_URL")
+    KUBECONFIG_PATH = env("KUBECONFIG_PATH")
+    KUBE_IN_CLUSTER = env_bool("KUBE_IN_CLUSTER", False)
+    K8S_SKIP_TLS_VERIFY = env_bool("K8S_SKIP_TLS_VERIFY", False)
+    KUBE_TIMEOUT_SECONDS = float(env("KUBE_TIMEOUT_SECONDS", "10"))  # read timeout of every call (connect: min(3, this))
+    KUBE_PROBE_CACHE_SECONDS = float(env("KUBE_PROBE_CACHE_SECONDS", "5"))  # how long an availability probe is trusted
+    APPS_DOMAIN = env("APPS_DOMAIN", "minispod.com")  # instances are https://<name>.<APPS_DOMAIN>
+    INGRESS_CLASS = env("INGRESS_CLASS", "nginx")
+    K8S_STORAGE_CLASS = env("K8S_STORAGE_CLASS", "local-path")
+    CERT_ISSUER = env("CERT_ISSUER", "letsencrypt-prod")  # cert-manager ClusterIssuer of the instances' TLS
+    PROVISION_READY_TIMEOUT = float(env("PROVISION_READY_TIMEOUT", "300"))  # seconds a new instance may take
+    ROLLOUT_TIMEOUT = float(env("ROLLOUT_TIMEOUT", "180"))  # restart / start / resize / stop wait
+    KUBE_POLL_INTERVAL = float(env("KUBE_POLL_INTERVAL", "5"))  # first readiness poll interval (backs off x1.5)
+    LOG_STREAM_MAX_SECONDS = float(env("LOG_STREAM_MAX_SECONDS", "300"))  # one Server-Sent Events log stream
+
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
     SESSION_COOKIE_HTTPONLY = True
@@ -106,6 +148,7 @@ class EmbeddedConfig(BaseConfig):
     SQLALCHEMY_ENGINE_OPTIONS: dict = {}
     REDIS_URL = env("REDIS_URL", "fakeredis://")  # in-memory Redis; jobs run on an in-process worker thread
     RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
+    NOTIFICATION_SENDER = env("NOTIFICATION_SENDER", "outbox")  # the console outbox page shows them
 
 
 class TestingConfig(BaseConfig):
@@ -118,6 +161,7 @@ class TestingConfig(BaseConfig):
     REDIS_URL = env("TEST_REDIS_URL", "redis://127.0.0.1:6379/15")
     RATELIMIT_STORAGE_URI = REDIS_URL  # the real shared storage; conftest resets it per test
     GOOGLE_CLIENT_ID = None
+    NOTIFICATION_SENDER = "outbox"
 
 
 class ProductionConfig(BaseConfig):

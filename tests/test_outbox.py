@@ -45,3 +45,12 @@ def test_redis_down_keeps_the_job_in_the_outbox_until_the_sweep(app, queue, monk
     assert dispatch_pending() == 0  # never pushed twice
     run_burst(app)
     assert job_fixtures.CALLS == [(7, None)]
+
+
+def test_releasing_a_savepoint_does_not_push_the_outer_transactions_jobs(app, queue):
+    row = enqueue("tests.job_fixtures.remember", 3)
+    with db.session.begin_nested():
+        db.session.flush()  # a savepoint released inside the transaction
+    assert queue.count == 0
+    db.session.commit()
+    assert queue.job_ids == [row.id]

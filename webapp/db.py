@@ -80,6 +80,10 @@ def on_commit(fn: Callable[[], object], session: Session | None = None) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_after_commit(session: Session) -> None:
+    # SQLAlchemy also fires after_commit when a savepoint (begin_nested) is released: the real
+    # transaction is still open then, so the follow-up work must wait for the outer commit.
+    if session.in_nested_transaction():
+        return
     callbacks = session.info.pop(_PENDING_KEY, [])
     for fn in callbacks:
         fn()

@@ -1,14 +1,15 @@
 """Cluster: the app instances PodDesk runs on Kubernetes for each subscription.
 
-The provisioning services and the status machine arrive with the Kubernetes issue; the table exists
-from the start because the catalog statistics and the analytics count instances.
+Statuses move only through `cluster.status.transition` (conditional UPDATE ... WHERE status IN (...)); the table of
+allowed moves is `cluster.status.TRANSITIONS`. At most one instance per subscription is not TERMINATED (partial
+unique index below).
 """
 from __future__ import annotations
 
 import enum
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Index, Numeric, String, Text, text
+from sqlalchemy import JSON, Boolean, DateTime, Enum, ForeignKey, Index, Integer, Numeric, String, Text, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..db import IdMixin, TimestampMixin
@@ -62,5 +63,7 @@ class ServiceInstance(IdMixin, TimestampMixin, db.Model):
     admin_url: Mapped[str | None] = mapped_column(String(2048))
     last_started: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     last_stopped: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    # Consecutive failed health checks (reset by a healthy one); "degraded" without changing the status.
+    health_failures: Mapped[int] = mapped_column(Integer, default=0, server_default=text("0"))
 
     subscription = relationship("Subscription")

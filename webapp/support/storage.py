@@ -81,6 +81,8 @@ def delete_quietly(path: Path) -> None:
 
 @event.listens_for(Session, "after_commit")
 def _keep_committed_files(session: Session) -> None:
+    if session.in_nested_transaction():  # a released savepoint: the outer transaction has not committed
+        return
     session.info.pop(_STAGED, None)
 
 

@@ -1,0 +1,230 @@
+"""Cluster benchmark: admin pods route and console Pods page on a 50-node / 5,000-pod simulated cluster, and
+provisioning throughput.
+
+    .venv/bin/python -m bench.cluster [--pods 5000] [--nodes 50] [--instances 30] [--runs 7]
+
+Everything runs in this process: the Kubernetes simulator (real HTTP, the official client talks to it), the app
+on a throw-away SQLite file, jobs on fakeredis run by an in-process RQ worker. Times are server time (the Flask
+test client calls the WSGI app directly; the simulator's own response time is included, as it would be).
+Target: admin pods route and console Pods page < 500 ms.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import sys
+import tempfile
+import time
+from decimal import Decimal
+
+
+def _machine() -> str:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as f:
+            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
+    except OSError:
+        pass
+    mem = ""
+    try:
+        with open("/proc/meminfo") as f:
+            mem = f"{int(f.readline().split()[1]) // 1024 // 1024} GiB RAM"
+    except (OSError, ValueError, IndexError):
+        pass
+    load = "/".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+    return (f"{platform.platform()}, {os.cpu_count()} CPUs ({cpu}), {mem}, Python {platform.python_version()}, "
+            f"load average {load}")
+
+
+def _timed(fn, runs: int) -> tuple[list[float], object]:
+    times, result = [], None
+    for _ in range(runs):
+        t0 = time.perf_counter()
+        result = fn()
+        times.append((time.perf_counter() - t0) * 1000)
+    return times, result
+
+
+def _fmt(times: list[float]) -> str:
+    return (f"median {statistics.median(times):7.1f} ms   min {min(times):7.1f} ms   max {max(times):7.1f} ms   "
+            f"(n={len(times)})")
+
+
+class SimulatorProcess:
+    """`python -m simulators.kube` in a child process (its controller and JSON encoding do not share our GIL)."""
+
+    def __init__(self, nodes: int, pod_start_delay: float):
+        import socket
+        import subprocess
+        import urllib.request
+
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            port = s.getsockname()[1]
+        self.url = f"http://127.0.0.1:{port}"
+        self.proc = subprocess.Popen([sys.executable, "-m", "simulators.kube", "--port", str(port), "--nodes",
+                                      str(nodes), "--pod-start-delay", str(pod_start_delay)],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while True:
+            try:
+                urllib.request.urlopen(self.url + "/version", timeout=1).read()
+                break
+            except OSError:
+                if time.time() > deadline or self.proc.poll() is not None:
+                    raise RuntimeError("the Kubernetes simulator did not start") from None
+                time.sleep(0.1)
+
+    def post(self, path: str, body: dict) -> dict:
+        import json
+        import urllib.request
+
+        req = urllib.request.Request(self.url + path, data=json.dumps(body).encode(), method="POST",
+                                     headers={"Content-Type": "application/json"})
+        with urllib.request.urlopen(req, timeout=120) as r:
+            return json.loads(r.read())
+
+    def requests(self) -> int:
+        import json
+        import urllib.request
+
+        with urllib.request.urlopen(self.url + "/_sim/state", timeout=10) as r:
+            return int(json.loads(r.read())["apiRequests"])
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        self.proc.wait(timeout=10)
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--pods", type=int, default=5000)
+    parser.add_argument("--nodes", type=int, default=50)
+    parser.add_argument("--instances", type=int, default=30)
+    parser.add_argument("--runs", type=int, default=7)
+    parser.add_argument("--pod-start-delay", type=float, default=0.5)
+    args = parser.parse_args(argv)
+
+    print(f"machine: {_machine()}")
+    sim = SimulatorProcess(nodes=args.nodes, pod_start_delay=args.pod_start_delay)
+    seeded = sim.post("/_sim/seed", {"pods": args.pods})
+    print(f"simulator (separate process, as a real API server): {seeded['total_nodes']} nodes, "
+          f"{seeded['total_pods']} pods (seeded in {seeded['seconds']:.1f} s) at {sim.url}")
+
+    tmp = tempfile.mkdtemp(prefix="poddesk-bench-")
+    from webapp import create_app
+
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp}/bench.sqlite", SQLALCHEMY_ENGINE_OPTIONS={},
+                     REDIS_URL="fakeredis://", RATELIMIT_STORAGE_URI="memory://", RATELIMIT_ENABLED=False,
+                     KUBE_API_URL=sim.url, KUBE_POLL_INTERVAL=0.2, KUBE_TIMEOUT_SECONDS=30,
+                     PROVISION_READY_TIMEOUT=60, WTF_CSRF_ENABLED=False)
+    from flask_login.utils import _create_identifier
+
+    from jobs.queue import run_burst, set_worker_app
+    from webapp.accounts.models import Role, User
+    from webapp.accounts.passwords import hash_password
+    from webapp.accounts.tokens import issue_access_token, parse_duration
+    from webapp.catalog.models import PlanType, Service, ServiceCategory, ServicePlan
+    from webapp.cluster.models import InstanceStatus, ServiceInstance
+    from webapp.cluster.services import create_instance
+    from webapp.db import utcnow
+    from webapp.extensions import db
+    from webapp.subscriptions.models import Subscription, SubscriptionStatus
+
+    set_worker_app(app)
+    with app.app_context():
+        db.create_all()
+        password = hash_password("password123", rounds=4)
+
+        def user(i: int, role=Role.USER) -> User:
+            u = User(name=f"Bench {i}", email=f"bench{i}@example.com", password_hash=password, role=role,
+                     is_active=True, credit_balance=0, total_top_up=0, total_spent=0, token_version=0)
+            db.session.add(u)
+            return u
+
+        admin = user(0, Role.ADMINISTRATOR)
+        category = ServiceCategory(name="Apps", slug="apps", sort_order=0)
+        db.session.add(category)
+        db.session.flush()
+        service = Service(name="Ghost Blog", slug="ghost-blog", docker_image="ghost:5-alpine", default_port=2368,
+                          category_id=category.id, env_template={"NODE_ENV": "production"}, tags=[])
+        db.session.add(service)
+        db.session.flush()
+        plan = ServicePlan(service_id=service.id, name="Basic", plan_type=PlanType.BASIC, monthly_price=50000,
+                           cpu_milli=250, memory_mb=256, storage_gb=Decimal("1"), total_quota=10000, used_quota=0)
+        db.session.add(plan)
+        db.session.commit()
+        token = issue_access_token(admin, secret=app.config["JWT_SECRET"], lifetime=parse_duration("1h"))
+        admin_id = admin.get_id()
+        service_id, plan_id = service.id, plan.id
+
+    client = app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    with app.test_request_context(environ_base=client.environ_base):
+        identifier = _create_identifier()
+    with client.session_transaction() as sess:
+        sess.update({"_user_id": admin_id, "_fresh": True, "_id": identifier})
+
+    def api_pods():
+        r = client.get("/api/admin/k8s/pods", headers=headers)
+        assert r.status_code == 200, r.status_code
+        return r
+
+    def console_pods():
+        r = client.get("/admin/cluster/pods/")
+        assert r.status_code == 200 and b"data-cluster-banner" not in r.data, r.status_code
+        return r
+
+    def console_nodes():
+        r = client.get("/admin/cluster/nodes/")
+        assert r.status_code == 200 and b"data-cluster-banner" not in r.data, r.status_code
+        return r
+
+    api_pods(), console_pods(), console_nodes()  # warm-up (imports, plotly, connection pool)
+    before = sim.requests()
+    times, response = _timed(api_pods, args.runs)
+    per_call = (sim.requests() - before) / args.runs
+    total = response.get_json()["data"]["total"]
+    print(f"GET /api/admin/k8s/pods        {_fmt(times)}  {total} pods, {len(response.data) / 1e6:.1f} MB JSON, "
+          f"{per_call:.0f} Kubernetes calls per request")
+    times, response = _timed(console_pods, args.runs)
+    print(f"GET /admin/cluster/pods/       {_fmt(times)}  {len(response.data) / 1e3:.0f} kB HTML, 3 figures, "
+          f"100 rows/page")
+    times, response = _timed(console_nodes, args.runs)
+    print(f"GET /admin/cluster/nodes/      {_fmt(times)}  {len(response.data) / 1e3:.0f} kB HTML, 2 figures")
+    with app.app_context():
+        from webapp.cluster import monitoring
+
+        times, _ = _timed(monitoring.list_pods, args.runs)
+        print(f"  of which cluster.monitoring.list_pods() (2 list calls + parsing): {_fmt(times)}")
+
+    # ---- provisioning throughput: N instances, one in-process worker, until every one is RUNNING
+    with app.app_context():
+        ids = []
+        for i in range(1, args.instances + 1):
+            u = user(i)
+            db.session.flush()
+            sub = Subscription(user_id=u.id, service_id=service_id, plan_id=plan_id, status=SubscriptionStatus.ACTIVE,
+                               start_date=utcnow(), end_date=utcnow(), monthly_price=50000, auto_renew=True,
+                               failed_charges=0)
+            db.session.add(sub)
+            db.session.flush()
+            ids.append(create_instance(sub).id)
+        db.session.commit()
+    t0 = time.perf_counter()
+    run_burst(app)
+    elapsed = time.perf_counter() - t0
+    with app.app_context():
+        statuses = [db.session.get(ServiceInstance, i).status for i in ids]
+    running = sum(1 for s in statuses if s is InstanceStatus.RUNNING)
+    print(f"provisioning: {running}/{len(ids)} RUNNING in {elapsed:.1f} s with 1 worker = "
+          f"{running / elapsed * 60:.0f} instances/min per worker (pod start delay {args.pod_start_delay} s, "
+          f"readiness poll 0.2 s; workers scale out: each job waits on its own rollout)")
+    sim.stop()
+    return 0 if running == len(ids) else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,1 @@
+from tests.cluster.fixtures import kube_sim, no_cluster  # noqa: F401
