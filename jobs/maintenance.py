@@ -1,4 +1,4 @@
-"""Housekeeping jobs: outbox sweep, refresh-token purge."""
+"""Housekeeping jobs: outbox sweep, refresh-token purge, orphaned ticket uploads."""
 from jobs.queue import job
 
 
@@ -18,3 +18,11 @@ def purge_refresh_tokens() -> int:
     count = purge_expired_refresh_tokens()
     db.session.commit()
     return count
+
+
+@job
+def sweep_ticket_uploads() -> int:
+    """Delete upload files no attachment row names (left by a crash between write and commit)."""
+    from webapp.support.storage import sweep_orphans
+
+    return len(sweep_orphans())
