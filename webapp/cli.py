@@ -80,7 +80,7 @@ def register_cli(app: Flask) -> None:
             target = find_by_email(email)
             if target is None:
                 raise UserNotFound()
-            return set_user_active(_actor(as_email), target.id, state == "on")
+            return set_user_active(_actor(as_email), target.id, state == "on", source="cli")
 
         user = _run(change)
         click.echo(f"{user.email} is now {'active' if user.is_active else 'deactivated'}")

@@ -381,3 +381,20 @@ def test_admin_routes_refuse_customers_and_anonymous(api, customer, other_custom
     assert_envelope(api.call(method, path, json=body, as_user=customer), 403, "Access denied. Insufficient permissions.")
     db.session.refresh(other_customer)
     assert other_customer.is_active and other_customer.deleted_at is None and other_customer.name == "Other Person"
+
+
+def test_every_admin_user_write_records_an_audit_row(api, admin, make):
+    from webapp.audit.models import AuditEntry
+    from webapp.extensions import db
+
+    target = make.user(email="audited@example.com")
+    api.post("/api/admin/users", as_user=admin, json={"name": "New Person", "email": "newp@example.com",
+                                                       "password": "secret1"})
+    api.put(f"/api/admin/users/{target.id}", as_user=admin, json={"name": "Renamed"})
+    api.patch(f"/api/admin/users/{target.id}/status", as_user=admin, json={"isActive": False})
+    api.delete(f"/api/admin/users/{target.id}", as_user=admin)
+    rows = db.session.query(AuditEntry).filter(AuditEntry.target_type == "user").order_by(AuditEntry.created_at).all()
+    assert [r.action for r in rows] == ["user.create", "user.update", "user.deactivate", "user.delete"]
+    update = rows[1]
+    assert update.actor_id == admin.id and update.before["name"] != "Renamed" and update.after["name"] == "Renamed"
+    assert all(r.source == "api" for r in rows) and "password_hash" not in update.after

@@ -245,11 +245,34 @@ def _guard_last_admin(target: User) -> None:
             raise LastAdministrator()
 
 
-def admin_update_user(actor: User, user_id: str, changes: dict) -> User:
+_AUDITED_FIELDS = ("name", "email", "phone", "role", "avatar", "is_active", "deleted_at")
+
+
+def _snapshot(user: User) -> dict:
+    return {field: getattr(user, field) for field in _AUDITED_FIELDS}
+
+
+def _audit(actor: User, action: str, user: User, before: dict | None, *, source: str, reason: str | None) -> None:
+    from ..audit.services import record
+
+    record(actor=actor, action=action, target_type="user", target_id=user.id, before=before, after=_snapshot(user),
+           reason=reason, source=source)
+
+
+def admin_create_user(actor: User, *, source: str = "api", reason: str | None = None, **fields) -> User:
+    """A-U1: any role, no welcome bonus, no session; audited."""
+    user = create_user(**fields)
+    _audit(actor, "user.create", user, None, source=source, reason=reason)
+    return user
+
+
+def admin_update_user(actor: User, user_id: str, changes: dict, *, source: str = "api",
+                      reason: str | None = None) -> User:
     """Edit name/phone/role/avatar. Phone is checked first, like the original (409 before 404)."""
     if "phone" in changes:
         _ensure_phone_free(changes["phone"], except_user_id=user_id)
     user = _lock_user(user_id)
+    before = _snapshot(user)
     if "role" in changes and changes["role"] is not None and Role(changes["role"]) != user.role:
         if user.id == actor.id:
             raise SelfModificationForbidden()
@@ -261,11 +284,13 @@ def admin_update_user(actor: User, user_id: str, changes: dict) -> User:
         if field in changes and not (field == "name" and changes[field] is None):
             setattr(user, field, changes[field])
     _flush_unique()
+    _audit(actor, "user.update", user, before, source=source, reason=reason)
     return user
 
 
-def set_user_active(actor: User, user_id: str, active: bool) -> User:
+def set_user_active(actor: User, user_id: str, active: bool, *, source: str = "api", reason: str | None = None) -> User:
     user = _lock_user(user_id)
+    before = _snapshot(user)
     if user.id == actor.id and not active:
         raise SelfModificationForbidden()
     if user.is_active and not active:
@@ -274,6 +299,7 @@ def set_user_active(actor: User, user_id: str, active: bool) -> User:
         _bump_token_version(user)
     user.is_active = active
     db.session.flush()
+    _audit(actor, "user.activate" if active else "user.deactivate", user, before, source=source, reason=reason)
     return user
 
 
@@ -284,9 +310,10 @@ def has_live_subscriptions(user_id: str) -> bool:
                                                             Subscription.status.in_(LIVE_STATUSES)).limit(1)).first() is not None
 
 
-def delete_user(actor: User, user_id: str) -> None:
+def delete_user(actor: User, user_id: str, *, source: str = "api", reason: str | None = None) -> None:
     """Soft delete: the ledger and tickets stay for the books; the person's data is anonymised."""
     user = _lock_user(user_id)
+    before = _snapshot(user)
     if user.id == actor.id:
         raise SelfDeletionForbidden()
     if has_live_subscriptions(user.id):
@@ -303,3 +330,4 @@ def delete_user(actor: User, user_id: str) -> None:
     user.password_hash = None
     _bump_token_version(user)
     db.session.flush()
+    _audit(actor, "user.delete", user, before, source=source, reason=reason)

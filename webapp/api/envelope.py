@@ -9,6 +9,7 @@ from __future__ import annotations
 import logging
 
 from flask import Flask, jsonify, request
+from markupsafe import escape
 from flask_limiter.errors import RateLimitExceeded
 from werkzeug.exceptions import HTTPException
 
@@ -63,7 +64,10 @@ def register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def handle_domain_error(error: DomainError):
-        return error_response(error)
+        if _is_api_request():
+            return error_response(error)
+        # Pages render their own errors; this is the fallback for a page that let one through.
+        return f"<!doctype html><title>{escape(error.text)}</title><p>{escape(error.text)}</p>", error.status
 
     @app.errorhandler(RateLimitExceeded)
     def handle_rate_limit(error):

@@ -170,8 +170,9 @@ def register(bp: Blueprint) -> None:
     @validate(body=s.AdminCreateUserBody)
     def admin_users_create(body: s.AdminCreateUserBody):
         """Create a user of any role."""
-        user = accounts.create_user(name=body.name, email=body.email, password=body.password, phone=body.phone,
-                                    avatar=body.avatar, role=accounts.Role(body.role))
+        user = accounts.admin_create_user(current_api_user(), name=body.name, email=body.email,
+                                          password=body.password, phone=body.phone, avatar=body.avatar,
+                                          role=accounts.Role(body.role))
         db.session.commit()
         return created("User created successfully", {"user": user_basic(user)})
 

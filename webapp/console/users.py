@@ -29,6 +29,11 @@ def _balance_link(view, context, model, name):
         url_for("wallet.user_view", user_id=model.id), _money(view, context, model, name))
 
 
+def _customer_link(view, context, model, name):
+    """The name opens the customer 360 page (profile, money, subscriptions, tickets, audit trail)."""
+    return Markup('<a href="{}">{}</a>').format(url_for("customers.user_view", user_id=model.id), model.name)
+
+
 def _active_badge(view, context, model, name):
     if model.is_active:
         return Markup('<span class="badge badge-success">active</span>')
@@ -57,7 +62,7 @@ class UserView(SecureModelView):
     column_filters = ["role", "is_active"]
     column_sortable_list = ["name", "email", "role", "is_active", "credit_balance", "created_at"]
     column_default_sort = [("created_at", True), ("id", True)]
-    column_formatters = {"credit_balance": _balance_link, "total_top_up": _money, "total_spent": _money,
+    column_formatters = {"name": _customer_link, "credit_balance": _balance_link, "total_top_up": _money, "total_spent": _money,
                          "is_active": _active_badge, "role": _role}
     column_formatters_export = {"role": lambda v, c, m, n: m.role.value}
     column_formatters_detail = {"credit_balance": _money, "total_top_up": _money, "total_spent": _money,
@@ -96,26 +101,26 @@ class UserView(SecureModelView):
     def action_activate(self, ids):
         from ..accounts.services import set_user_active
 
-        self._apply(ids, lambda actor, uid: set_user_active(actor, uid, True), "activated")
+        self._apply(ids, lambda actor, uid: set_user_active(actor, uid, True, source="console"), "activated")
 
     @action("deactivate", "Deactivate", "Deactivate the selected users? Their sessions end at once.")
     def action_deactivate(self, ids):
         from ..accounts.services import set_user_active
 
-        self._apply(ids, lambda actor, uid: set_user_active(actor, uid, False), "deactivated")
+        self._apply(ids, lambda actor, uid: set_user_active(actor, uid, False, source="console"), "deactivated")
 
     @action("make_admin", "Make administrator", "Give the selected users administrator rights?")
     def action_make_admin(self, ids):
         from ..accounts.services import admin_update_user
 
-        self._apply(ids, lambda actor, uid: admin_update_user(actor, uid, {"role": Role.ADMINISTRATOR.value}),
+        self._apply(ids, lambda actor, uid: admin_update_user(actor, uid, {"role": Role.ADMINISTRATOR.value}, source="console"),
                     "made administrator")
 
     @action("make_user", "Make customer", "Remove administrator rights from the selected users?")
     def action_make_user(self, ids):
         from ..accounts.services import admin_update_user
 
-        self._apply(ids, lambda actor, uid: admin_update_user(actor, uid, {"role": Role.USER.value}),
+        self._apply(ids, lambda actor, uid: admin_update_user(actor, uid, {"role": Role.USER.value}, source="console"),
                     "made customer")
 
 
