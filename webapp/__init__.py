@@ -44,6 +44,8 @@ def create_app(config=None, **overrides) -> Flask:
     app.register_blueprint(create_blueprint())
     register_error_handlers(app)
     init_console(app)
+    from .portal import init_portal  # customer pages at /portal
+    init_portal(app)
     register_cli(app)
     _add_response_headers(app)
     return app

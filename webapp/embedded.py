@@ -27,7 +27,9 @@ def _start_simulators() -> dict:
 
     from simulators.kube import KubeSimulator
 
-    kube = KubeSimulator(host="127.0.0.1", port=env_int("KUBE_SIM_PORT", 5557), pod_start_delay=2.0)
+    # The cluster's state survives restarts next to the SQLite file, so instances stay consistent.
+    kube = KubeSimulator(host="127.0.0.1", port=env_int("KUBE_SIM_PORT", 5557), pod_start_delay=2.0, nodes=3,
+                         state_file=str(BASE_DIR / "instance" / "kube-sim.json"))
     kube.start()
     settings.update(KUBE_API_URL=kube.url)
 
@@ -38,8 +40,10 @@ def _start_simulators() -> dict:
                                  client_key="SB-Mid-client-embedded-demo",
                                  notify_url=f"http://{HOST}:{PORT}/api/wallet/webhook/midtrans")
     midtrans.start()
+    finish = f"http://{HOST}:{PORT}/portal/wallet/topup/finish"  # the simulator's page sends the browser back here
     settings.update(MIDTRANS_SERVER_KEY=server_key, MIDTRANS_CLIENT_KEY="SB-Mid-client-embedded-demo",
-                    MIDTRANS_API_BASE_URL=midtrans.url)
+                    MIDTRANS_API_BASE_URL=midtrans.url, MIDTRANS_FINISH_URL=finish, MIDTRANS_UNFINISH_URL=finish,
+                    MIDTRANS_ERROR_URL=finish)
 
     settings["_simulators"] = {"Google sign-in (OIDC)": oidc.url, "Kubernetes API": kube.url,
                                "Midtrans payments": midtrans.url}
@@ -67,12 +71,16 @@ def main() -> None:
     from jobs.queue import start_inprocess_worker
 
     start_inprocess_worker(app)
+    from jobs.scheduler import start_inprocess_scheduler
+
+    start_inprocess_scheduler(app)  # the billing cron jobs on a timer; the worker thread runs them
 
     base = f"http://{HOST}:{PORT}"
     lines = [
         "",
         "PodDesk is running (embedded mode: SQLite, simulators in-process).",
         f"  Console:   {base}/admin",
+        f"  Portal:    {base}/portal",
         f"  API base:  {base}/api      (OpenAPI: {base}/api/openapi.json)",
         *[f"  {name}: {url}" for name, url in simulators.items()],
         f"  Database:  {app.config['SQLALCHEMY_DATABASE_URI']}",

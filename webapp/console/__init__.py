@@ -18,7 +18,7 @@ def init_console(app: Flask) -> None:
     from flask_admin.theme import Bootstrap4Theme
 
     from ..extensions import db
-    from . import audit, billing, catalog, cluster, coupons, money, subscriptions, support, users
+    from . import audit, billing, catalog, cluster, coupons, customers, money, subscriptions, support, users
     from .auth import create_auth_blueprint
     from .index import ConsoleIndexView
 
@@ -34,7 +34,7 @@ def init_console(app: Flask) -> None:
         theme=Bootstrap4Theme(swatch=swatch, base_template="console/base.html"),
     )
     # Each domain's console module adds its own views (menu order = this order).
-    for module in (users, catalog, subscriptions, billing, money, coupons, support, cluster, audit):
+    for module in (users, customers, catalog, subscriptions, billing, money, coupons, support, cluster, audit):
         module.register_views(admin, db)
     admin.init_app(app)
     app.extensions["poddesk_console"] = admin

@@ -1,0 +1,159 @@
+"""Portal sign-up, sign-in (password or Google) and sign-out at /portal/register, /portal/login, /portal/logout.
+
+Like the console: only active accounts (`accounts.services.authenticate_console`, Flask-Login's user loader),
+the pre-login session is dropped at login (session fixation), `next` is only ever a path on this site, sign-in
+attempts are rate limited per client address. Any role may use the portal.
+"""
+from __future__ import annotations
+
+import secrets
+
+from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask_limiter.errors import RateLimitExceeded
+from flask_login import current_user, login_user, logout_user
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import Email, EqualTo, InputRequired, Length
+
+from ..accounts.errors import EmailTaken, InvalidCredentials
+from ..console.auth import safe_next
+from ..errors import DomainError
+from ..extensions import db, limiter
+from .base import PortalForm, call, form_error
+
+
+def _strip(value):
+    return value.strip() if isinstance(value, str) else value
+
+
+class LoginForm(PortalForm):
+    email = EmailField("Email", filters=[_strip], validators=[InputRequired("Please enter your email"), Length(max=254)])
+    password = PasswordField("Password", validators=[InputRequired("Please enter your password"), Length(max=1024)])
+    next = HiddenField()
+
+
+class RegisterForm(PortalForm):
+    name = StringField("Your name", filters=[_strip], validators=[InputRequired("Please enter your name"),
+                                                Length(2, 50, "Name must be 2 to 50 characters")])
+    email = EmailField("Email", filters=[_strip], validators=[InputRequired("Please enter your email"),
+                                                              Length(max=254), Email("Please enter a valid email address", check_deliverability=False)])
+    password = PasswordField("Password", validators=[InputRequired("Please choose a password"),
+                                                     Length(6, 72, "Password must be 6 to 72 characters")])
+    confirm = PasswordField("Repeat the password", validators=[EqualTo("password", "The passwords do not match")])
+
+
+class LogoutForm(PortalForm):
+    pass
+
+
+def _home() -> str:
+    return url_for("portal.catalog")
+
+
+def _fresh_session() -> None:
+    """Drop everything in the pre-login session (fixation) and this request's cached CSRF token."""
+    session.clear()
+    g.pop("csrf_token", None)
+
+
+def _sign_in(user, target: str | None):
+    _fresh_session()
+    login_user(user)
+    return redirect(safe_next(target) or _home())
+
+
+def _google_callback_url() -> str:
+    return url_for("portal.login_google_callback", _external=True)
+
+
+def register(bp: Blueprint) -> None:
+    login_limit = lambda: current_app.config["LOGIN_RATE_LIMIT"]  # noqa: E731  (read per request)
+    register_limit = lambda: current_app.config["REGISTER_RATE_LIMIT"]  # noqa: E731
+
+    @bp.route("/login", methods=["GET", "POST"])
+    @limiter.limit(login_limit, methods=["POST"])
+    def login():
+        if current_user.is_authenticated:
+            return redirect(safe_next(request.args.get("next")) or _home())
+        form = LoginForm()
+        if request.method == "GET":
+            form.next.data = safe_next(request.args.get("next")) or ""
+        if form.validate_on_submit():
+            from ..accounts.services import authenticate_console
+
+            user, error = call(authenticate_console, form.email.data or "", form.password.data or "")
+            if error is None:
+                return _sign_in(user, form.next.data)
+            form_error(form, error, {InvalidCredentials: "password"})
+        return render_template("portal/login.html", form=form), 400 if form.errors or form.form_errors else 200
+
+    @bp.route("/register", methods=["GET", "POST"])
+    @limiter.limit(register_limit, methods=["POST"])
+    def register_page():
+        if current_user.is_authenticated:
+            return redirect(_home())
+        form = RegisterForm()
+        if form.validate_on_submit():
+            from ..accounts.services import register as register_account
+
+            started, error = call(register_account, name=form.name.data, email=form.email.data,
+                                  password=form.password.data)
+            if error is None:
+                flash("Welcome to PodDesk! Your account is ready.", "success")
+                return _sign_in(started.user, None)
+            form_error(form, error, {EmailTaken: "email"})
+        status = 400 if form.errors or form.form_errors else 200
+        return render_template("portal/register.html", form=form), status
+
+    @bp.get("/login/google")
+    @limiter.limit(login_limit)
+    def login_google():
+        """Start "Sign in with Google" (authorization code; state and nonce kept in the session)."""
+        from ..accounts.google import authorization_url
+
+        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
+        session["portal_google"] = {"state": state, "nonce": nonce, "next": safe_next(request.args.get("next"))}
+        try:
+            target = authorization_url(redirect_uri=_google_callback_url(), state=state, nonce=nonce)
+        except DomainError as error:
+            flash(error.text, "error")
+            return redirect(url_for("portal.login"))
+        return redirect(target)
+
+    @bp.get("/login/google/callback")
+    @limiter.limit(login_limit)
+    def login_google_callback():
+        from ..accounts.google import identity_from_code, login_with_identity
+
+        pending = session.pop("portal_google", None) or {}
+        code, state = request.args.get("code"), request.args.get("state")
+        if not pending or not code or not state or not secrets.compare_digest(state, pending.get("state", "")):
+            flash("Google sign-in failed or was cancelled. Please try again.", "error")
+            return redirect(url_for("portal.login"))
+        try:
+            identity = identity_from_code(code, redirect_uri=_google_callback_url(), nonce=pending["nonce"])
+        except DomainError as error:
+            db.session.rollback()
+            flash(error.text, "error")
+            return redirect(url_for("portal.login"))
+        result, error = call(login_with_identity, identity)  # signs up new customers (welcome bonus included)
+        if error is not None:
+            flash(error.text, "error")
+            return redirect(url_for("portal.login"))
+        return _sign_in(result[0].user, pending.get("next"))
+
+    @bp.post("/logout")
+    def logout():
+        form = LogoutForm()
+        if form.validate_on_submit():
+            logout_user()
+            _fresh_session()
+            flash("You have been signed out.", "info")
+        return redirect(url_for("portal.login"))
+
+    @bp.errorhandler(RateLimitExceeded)
+    def too_many_attempts(error):
+        form = LoginForm(formdata=None)
+        form.form_errors.append("Too many attempts, please try again later.")
+        response = current_app.make_response((render_template("portal/login.html", form=form), 429))
+        response.headers["Retry-After"] = str(getattr(error, "retry_after", "") or 60)
+        return response
