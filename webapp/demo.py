@@ -112,11 +112,11 @@ def _seed_coupons(services: dict) -> int:
                                .limit(1)).scalar_one_or_none()
     now = utcnow()
     created = 0
-    for code, name, kind, credit, discount_type, percent, max_uses, slug, plan_type, status in COUPONS:
+    for code, name, kind, credit_amount, discount_type, percent, max_uses, slug, plan_type, status in COUPONS:
         if db.session.execute(select(Coupon.id).where(Coupon.code == code)).first():
             continue
         coupon = coupons.create_coupon(actor=actor, source="seed", data={
-            "code": code, "name": name, "description": f"Demo coupon {code}", "type": kind, "credit_amount": credit,
+            "code": code, "name": name, "description": f"Demo coupon {code}", "type": kind, "credit_amount": credit_amount,
             "discount_type": discount_type, "discount_percent": percent, "max_uses": max_uses, "max_uses_per_user": 1,
             "service_id": services[slug].id if slug else None, "plan_type": plan_type, "valid_from": now,
             "valid_until": now + timedelta(days=365)})

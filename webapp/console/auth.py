@@ -1,7 +1,6 @@
 """Console sign-in and sign-out (`console_auth.login`, `console_auth.logout`) at /admin/login and /admin/logout."""
 from __future__ import annotations
 
-import secrets
 from urllib.parse import urlsplit
 
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
@@ -10,11 +9,13 @@ from flask_login import current_user, login_user, logout_user
 from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
+from ..accounts import google_web
 from ..errors import DomainError
 from ..extensions import limiter
 from .base import SecureForm
 
 NOT_ALLOWED = "This account cannot use the console"
+GOOGLE_SESSION_KEY = "console_google_oidc"
 
 
 class LoginForm(SecureForm):
@@ -86,13 +87,10 @@ def create_auth_blueprint() -> Blueprint:
     @bp.get("/login/google")
     @limiter.limit(login_limit)
     def login_google():
-        """Start "Sign in with Google" (OIDC authorization-code flow; state and nonce kept in the session)."""
-        from ..accounts.google import authorization_url
-
-        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        session["google_oidc"] = {"state": state, "nonce": nonce, "next": safe_next(request.args.get("next"))}
+        """Start "Sign in with Google" (OIDC authorization-code flow)."""
         try:
-            target = authorization_url(redirect_uri=_google_callback_url(), state=state, nonce=nonce)
+            target = google_web.begin(session_key=GOOGLE_SESSION_KEY, callback_url=_google_callback_url(),
+                                      next_url=safe_next(request.args.get("next")))
         except DomainError as exc:
             flash(exc.text, "error")
             return redirect(url_for("console_auth.login"))
@@ -101,17 +99,12 @@ def create_auth_blueprint() -> Blueprint:
     @bp.get("/login/google/callback")
     @limiter.limit(login_limit)
     def login_google_callback():
-        from ..accounts.google import existing_user_for, identity_from_code
+        from ..accounts.google import existing_user_for
         from ..extensions import db
 
-        pending = session.pop("google_oidc", None) or {}
-        code, state = request.args.get("code"), request.args.get("state")
-        if not pending or not code or not state or not secrets.compare_digest(state, pending.get("state", "")):
-            flash("Google sign-in failed or was cancelled. Please try again.", "error")
-            return redirect(url_for("console_auth.login"))
         try:
-            user = existing_user_for(identity_from_code(code, redirect_uri=_google_callback_url(),
-                                                        nonce=pending["nonce"]))
+            identity, next_url = google_web.complete(session_key=GOOGLE_SESSION_KEY, callback_url=_google_callback_url())
+            user = existing_user_for(identity)  # staff sign-in never creates accounts
             if not user.is_admin:
                 raise PermissionError(NOT_ALLOWED)
             db.session.commit()
@@ -121,7 +114,7 @@ def create_auth_blueprint() -> Blueprint:
             return redirect(url_for("console_auth.login"))
         _fresh_session()
         login_user(user)
-        return redirect(pending.get("next") or _default_target())
+        return redirect(next_url or _default_target())
 
     @bp.post("/logout")
     def logout():

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 
-from flask import abort, flash, redirect, request, url_for
+from flask import abort, flash, redirect, url_for
 from flask_admin import expose
 from markupsafe import Markup, escape
 from wtforms import HiddenField

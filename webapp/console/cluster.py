@@ -17,7 +17,6 @@ from markupsafe import Markup, escape
 
 from ..cluster.client import ClusterUnavailable
 from ..cluster.models import InstanceStatus, ServiceInstance
-from ..extensions import db
 from .base import SecureBaseView, SecureModelView, call_service
 
 PAGE_SIZE = 100

@@ -6,19 +6,20 @@ attempts are rate limited per client address. Any role may use the portal.
 """
 from __future__ import annotations
 
-import secrets
-
 from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import Email, EqualTo, InputRequired, Length
 
+from ..accounts import google_web
 from ..accounts.errors import EmailTaken, InvalidCredentials
 from ..console.auth import safe_next
 from ..errors import DomainError
 from ..extensions import db, limiter
 from .base import PortalForm, call, form_error
+
+GOOGLE_SESSION_KEY = "portal_google_oidc"
 
 
 def _strip(value):
@@ -108,12 +109,9 @@ def register(bp: Blueprint) -> None:
     @limiter.limit(login_limit)
     def login_google():
         """Start "Sign in with Google" (authorization code; state and nonce kept in the session)."""
-        from ..accounts.google import authorization_url
-
-        state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
-        session["portal_google"] = {"state": state, "nonce": nonce, "next": safe_next(request.args.get("next"))}
         try:
-            target = authorization_url(redirect_uri=_google_callback_url(), state=state, nonce=nonce)
+            target = google_web.begin(session_key=GOOGLE_SESSION_KEY, callback_url=_google_callback_url(),
+                                      next_url=safe_next(request.args.get("next")))
         except DomainError as error:
             flash(error.text, "error")
             return redirect(url_for("portal.login"))
@@ -122,15 +120,10 @@ def register(bp: Blueprint) -> None:
     @bp.get("/login/google/callback")
     @limiter.limit(login_limit)
     def login_google_callback():
-        from ..accounts.google import identity_from_code, login_with_identity
+        from ..accounts.google import login_with_identity
 
-        pending = session.pop("portal_google", None) or {}
-        code, state = request.args.get("code"), request.args.get("state")
-        if not pending or not code or not state or not secrets.compare_digest(state, pending.get("state", "")):
-            flash("Google sign-in failed or was cancelled. Please try again.", "error")
-            return redirect(url_for("portal.login"))
         try:
-            identity = identity_from_code(code, redirect_uri=_google_callback_url(), nonce=pending["nonce"])
+            identity, next_url = google_web.complete(session_key=GOOGLE_SESSION_KEY, callback_url=_google_callback_url())
         except DomainError as error:
             db.session.rollback()
             flash(error.text, "error")
@@ -139,7 +132,7 @@ def register(bp: Blueprint) -> None:
         if error is not None:
             flash(error.text, "error")
             return redirect(url_for("portal.login"))
-        return _sign_in(result[0].user, pending.get("next"))
+        return _sign_in(result[0].user, next_url)
 
     @bp.post("/logout")
     def logout():
