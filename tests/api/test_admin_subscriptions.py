@@ -449,3 +449,23 @@ def test_force_cancel_refund_survives_an_admin_extension(api, admin, plans, rich
     # The extension's free days do not create money: the refund never exceeds what was paid.
     assert 0 < body["data"]["refund"]["amount"] <= 50_000
     assert balance(rich) == 950_000 + body["data"]["refund"]["amount"]
+
+
+def test_refund_with_the_same_idempotency_key_is_applied_once(api, admin, make):
+    from webapp.billing import ledger
+    from webapp.billing.models import TransactionType
+    from webapp.extensions import db
+    from webapp.subscriptions import services
+
+    from tests.subscriptions.helpers import balance, ladder
+
+    user = make.user()
+    ledger.credit(user.id, 100_000, type=TransactionType.ADMIN_ADJUSTMENT, description="seed")
+    sub = services.create_subscription(user, ladder(make).basic.id).subscription
+    db.session.commit()
+    body = {"amount": 20_000, "reason": "service outage refund"}
+    for _ in range(2):
+        r = api.post(f"/api/admin/subscriptions/{sub.id}/refund", as_user=admin, json=body,
+                     headers={"Idempotency-Key": "refund-outage-1"})
+        assert r.status_code == 200, r.get_json()
+    assert balance(user) == 100_000 - 50_000 + 20_000

@@ -224,3 +224,24 @@ def test_bulk_bad_input_changes_nothing(api, admin, customer, adjustments, statu
         body["adjustments"] = adjustments
     assert_envelope(api.post("/api/admin/wallets/bulk-adjustment", as_user=admin, json=body), status, message)
     assert _rows() == 0
+
+
+def test_idempotency_key_replayed_for_another_request_is_refused(api, admin, make):
+    from webapp.extensions import db
+
+    a = make.user(email="idem.a@example.com")
+    b = make.user(email="idem.b@example.com")
+    body = {"amount": 50_000, "reason": "goodwill credit"}
+    url = "/api/admin/wallets/users/{}/{}"
+    first = api.post(url.format(a.id, "add-credit"), as_user=admin, json=body, headers={"Idempotency-Key": "k-1"})
+    assert first.status_code == 200
+    again = api.post(url.format(a.id, "add-credit"), as_user=admin, json=body, headers={"Idempotency-Key": "k-1"})
+    assert again.status_code == 200  # a true replay answers like the first time
+    for other in (api.post(url.format(b.id, "add-credit"), as_user=admin, json=body, headers={"Idempotency-Key": "k-1"}),
+                  api.post(url.format(a.id, "deduct-credit"), as_user=admin, json=body,
+                           headers={"Idempotency-Key": "k-1"})):
+        assert other.status_code == 409
+        assert other.get_json()["message"] == "Idempotency-Key was already used for a different request"
+    db.session.refresh(a)
+    db.session.refresh(b)
+    assert (a.credit_balance, b.credit_balance) == (50_000, 0)

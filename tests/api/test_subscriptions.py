@@ -414,7 +414,8 @@ def test_upgrade_enqueues_resize_for_live_instances(api, make, plans, rich, basi
     plans.basic.used_quota = 1
     db.session.flush()
     make_instance(make, basic_sub, InstanceStatus.RUNNING)
-    body = api.put(f"/api/subscriptions/{basic_sub.id}/upgrade", as_user=rich, json={"newPlanId": plans.pro.id})
+    with freeze("2026-04-16T00:00:00Z"):  # inside the paid period
+        body = api.put(f"/api/subscriptions/{basic_sub.id}/upgrade", as_user=rich, json={"newPlanId": plans.pro.id})
     data = assert_envelope(body, 200)["data"]
     assert data["instanceUpdateResult"]["newResources"] == {"cpu": "1000m", "memory": "1024Mi", "storage": "1Gi"}
     assert db.session.query(OutboxJob).filter_by(func="jobs.cluster.resize_instance").count() == 1
@@ -571,3 +572,30 @@ def test_retry_after_error_and_metrics_missing_pod(api, app, make, plans, custom
     db.session.flush()
     assert_envelope(api.get(f"/api/subscriptions/{sub.id}/metrics", as_user=customer), 400,
                     "Instance missing pod name or namespace information")
+
+
+def test_customer_cannot_upgrade_while_a_renewal_is_unpaid(api, make):
+    """In grace the paid period is over: a prorated upgrade would be free, so it is refused."""
+    from datetime import timedelta
+
+    from webapp.billing import ledger
+    from webapp.billing.models import TransactionType
+    from webapp.db import utcnow
+    from webapp.extensions import db
+    from webapp.subscriptions import services
+
+    from tests.subscriptions.helpers import balance, ladder
+
+    user = make.user()
+    ledger.credit(user.id, 500_000, type=TransactionType.ADMIN_ADJUSTMENT, description="seed")
+    plans = ladder(make)
+    sub = services.create_subscription(user, plans.basic.id).subscription
+    sub.end_date = utcnow() - timedelta(days=1)
+    sub.grace_period_end = utcnow() + timedelta(days=6)
+    db.session.commit()
+    before = balance(user)
+    r = api.put(f"/api/subscriptions/{sub.id}/upgrade", as_user=user, json={"newPlanId": plans.pro.id})
+    assert r.status_code == 400
+    assert r.get_json()["message"] == "Cannot change plan while a renewal is unpaid. Please top up and renew first"
+    db.session.refresh(sub)
+    assert sub.plan_id == plans.basic.id and balance(user) == before

@@ -297,3 +297,36 @@ def test_webhook_and_status_polling_racing_credit_once(app, committing_db, midtr
 
 def test_server_key_comes_from_settings(app):
     assert SERVER_KEY and app.config.get("MIDTRANS_SERVER_KEY") in (None, "")
+
+
+def test_partial_refunds_then_full_refund_take_back_the_top_up_once(customer):
+    """Midtrans reports the cumulative refunded amount: each notification debits only the difference."""
+    from sqlalchemy import select
+
+    from webapp.billing import ledger as ledger_module
+    from webapp.billing.models import Transaction, TransactionType
+    from webapp.extensions import db
+    from webapp.payments import services as payment_services
+
+    ledger_module.credit(customer.id, 500_000, type=TransactionType.ADMIN_ADJUSTMENT, description="other money")
+    row = ledger_module.open_pending(customer.id, 100_000, type=TransactionType.TOP_UP, description="t",
+                                     payment_method="MIDTRANS_QRIS")
+    settled = {"order_id": row.id, "transaction_status": "settlement", "gross_amount": "100000.00",
+               "currency": "IDR", "transaction_id": "mt-reversal-1"}
+    assert payment_services.apply_provider_status(row.id, settled, source="webhook") == "credited"
+
+    def reverse(status, amount):
+        return payment_services.apply_provider_status(
+            row.id, {"order_id": row.id, "transaction_status": status, "refund_amount": amount}, source="webhook")
+
+    assert reverse("partial_refund", "30000.00") == "reversed"
+    assert reverse("partial_refund", "30000.00") == "already_reversed"  # the same notification again
+    assert reverse("partial_refund", "45000.00") == "reversed"  # cumulative: 15,000 more
+    assert reverse("refund", "100000.00") == "reversed"  # the rest: 55,000
+    assert reverse("refund", "100000.00") == "already_reversed"
+    debits = db.session.execute(select(Transaction.amount).where(
+        Transaction.type == TransactionType.ADMIN_ADJUSTMENT,
+        Transaction.balance_after < Transaction.balance_before)).scalars().all()
+    assert sorted(debits) == [15_000, 30_000, 55_000]
+    db.session.refresh(customer)
+    assert customer.credit_balance == 500_000 == ledger_module.ledger_sum(customer.id)

@@ -4,7 +4,7 @@ Every write records an audit row (before/after, reason) in the same transaction 
 """
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import Blueprint, request
 
 from .. import clock
 from ..db import isoformat
@@ -102,7 +102,8 @@ def register(bp: Blueprint) -> None:
         """Credit the customer's wallet for a subscription (capped by what it brought in)."""
         admin = current_api_user()
         result = subs.refund_subscription(actor=admin, subscription_id=path.subscriptionId, amount=body.amount,
-                                          reason=body.reason, refund_type=body.refundType)
+                                          reason=body.reason, refund_type=body.refundType,
+                                          idempotency_key=request.headers.get("Idempotency-Key"))
         db.session.commit()
         tx, user, sub = result.transaction, result.user, result.subscription
         return ok("Refund processed successfully", {

@@ -8,3 +8,7 @@ class InsufficientCredit(DomainError):
 
 class InvalidAmount(DomainError):
     status, message = 400, "Amount must be a positive whole number of IDR"
+
+
+class IdempotencyKeyReused(DomainError):
+    status, message = 409, "Idempotency-Key was already used for a different request"

@@ -24,6 +24,7 @@ from ..db import as_utc, utcnow
 from ..errors import DomainError
 from ..extensions import db
 from . import ledger
+from .errors import IdempotencyKeyReused
 from .models import Transaction, TransactionStatus, TransactionType
 
 
@@ -295,6 +296,10 @@ def adjust_balance(actor, user_id: str, *, amount: int, kind: str, reason: str, 
     if user.deleted_at is not None:
         raise UserNotFound()
     if ledger_key and (existing := ledger.find_by_idempotency_key(ledger_key)) is not None:
+        # A replay must be the same request; a key reused for another user, direction or amount is refused.
+        same_direction = (existing.balance_after > existing.balance_before) == (kind == ADD)
+        if existing.user_id != user.id or existing.amount != amount or not same_direction:
+            raise IdempotencyKeyReused()
         return Adjustment(existing, user, existing.balance_before, applied=False)
     previous = user.credit_balance
     label = ("Bulk " if bulk else "") + ("Admin Credit Addition" if kind == ADD else "Admin Credit Deduction")

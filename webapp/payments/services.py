@@ -371,13 +371,20 @@ def _claim_provider_id(row: Transaction, provider_id) -> bool:
 
 def _reverse(row: Transaction, status: dict, meta: dict, source: str) -> str:
     """Refund/chargeback of a COMPLETED top-up: debit what was reversed (as far as the balance allows; the
-    wallet cannot go negative), flag the row and the audit log for review. Idempotent per reversal."""
+    wallet cannot go negative), flag the row and the audit log for review.
+
+    Midtrans reports the total reversed so far (`refund_amount`, cumulative; a full refund/chargeback is the
+    whole amount). The row remembers the total already accounted for, so each notification debits only the
+    difference: repeats, and a full refund after partial ones, never take the money back twice."""
     ts = status.get("transaction_status")
     # A partial reversal names its amount; without one nothing is debited and the review flag says so.
-    reversed_amount = _amount(status.get("refund_amount")) if ts.startswith("partial") else row.amount
-    reversed_amount = max(0, min(reversed_amount or 0, row.amount))
-    key = f"midtrans-reversal:{row.id}:{ts}:{reversed_amount}"
-    if ledger.find_by_idempotency_key(key) is not None or (row.metadata_ or {}).get("midtrans_reversal", {}).get("key") == key:
+    target = _amount(status.get("refund_amount")) if ts.startswith("partial") else row.amount
+    target = max(0, min(target or 0, row.amount))
+    previous = (row.metadata_ or {}).get("midtrans_reversal") or {}
+    already = int(previous.get("total") or 0)
+    reversed_amount = target - already
+    key = f"midtrans-reversal:{row.id}:{target}"
+    if reversed_amount <= 0 or ledger.find_by_idempotency_key(key) is not None:
         return "already_reversed"
     user = ledger.lock_user(row.user_id)
     debit_amount = min(reversed_amount, user.credit_balance)
@@ -389,7 +396,8 @@ def _reverse(row: Transaction, status: dict, meta: dict, source: str) -> str:
                              metadata={"type": "ADMIN_ADJUSTMENT", "adjustmentType": "debit", "reason": f"midtrans_{ts}",
                                        "originalTransactionId": row.id, "shortfall": shortfall},
                              idempotency_key=key, counts_as_spend=False).transaction
-    reversal = {"key": key, "status": ts, "amount": reversed_amount, "debited": debit_amount, "shortfall": shortfall,
+    reversal = {"key": key, "status": ts, "amount": reversed_amount, "total": target, "debited": debit_amount,
+                "shortfall": shortfall,
                 "debit_transaction_id": debit.id if debit else None, "needs_review": True, "at": utcnow().isoformat()}
     row.metadata_ = {**(row.metadata_ or {}), **meta, "midtrans_reversal": reversal}
     audit.record(actor=None, action="payments.midtrans_reversal", target_type="transaction", target_id=row.id,

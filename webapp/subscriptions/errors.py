@@ -178,3 +178,7 @@ class AdminNotFound(DomainError):
 
 class NoFieldsToUpdate(DomainError):
     status, message = 400, "At least one field must be provided for update"
+
+
+class UpgradeWhileUnpaid(DomainError):
+    status, message = 400, "Cannot change plan while a renewal is unpaid. Please top up and renew first"

@@ -36,7 +36,7 @@ from .errors import (AdminInsufficientCredit, AdminInsufficientCreditForUpgrade,
                      NewPlanNotFound, NoFieldsToUpdate, NoInstanceFound, NoInstances, NoRunningInstance,
                      NoRunningInstanceTo, NoStoppedInstance, PartialRefundTooLarge, PlanAtCapacity,
                      PlanNotAvailable, RefundAmountNotPositive, RefundExceedsPaid, SamePlan, SubscriptionNotFound,
-                     UpgradeOptionsInactive)
+                     UpgradeOptionsInactive, UpgradeWhileUnpaid)
 from .models import LIVE_STATUSES, Subscription, SubscriptionStatus
 
 S = SubscriptionStatus
@@ -453,6 +453,9 @@ def _change_plan(subscription_id: str, new_plan_id: str, *, owner_id, actor, adm
         raise HigherTierRequired()
     if new_plan.total_quota - new_plan.used_quota < 1:
         raise NewPlanFull()
+    if not admin and (subscription.grace_period_end is not None or clock.to_utc(subscription.end_date) <= clock.now()):
+        # The paid period is over: proration would make the new plan free until the grace ends.
+        raise UpgradeWhileUnpaid()
     pr = proration(subscription)
     cost = pr.cost(new_plan.monthly_price - current.monthly_price)
     if not skip_credit_check and cost > 0 and user.credit_balance < cost:
@@ -563,7 +566,7 @@ def force_cancel(*, actor, subscription_id: str, reason: str, process_refund: bo
     """A4 (T10). With `process_refund` and an ACTIVE subscription: refund the unused share of what was
     actually paid for the current period (fix 9) - the charges linked to the subscription since the
     period began (creation/renewal + upgrades, minus refunds), prorated by whole days over the period,
-    rounded by clock.prorate. Bonus/free periods refund 0. The refund is keyed per subscription."""
+    rounded by clock.prorate. Bonus/free periods refund 0. The refund is keyed per subscription and period."""
     user, subscription = _lock(subscription_id)
     if subscription.status == S.CANCELLED:
         raise AlreadyCancelled()
@@ -594,9 +597,12 @@ def force_cancel(*, actor, subscription_id: str, reason: str, process_refund: bo
     service = subscription.service
     posting = ledger.refund(user.id, amount, description=f"Admin force cancel refund: {service.name} - {reason}",
                             reason=reason, subscription_id=subscription.id, processed_by=actor.id,
-                            idempotency_key=f"force-cancel-refund:{subscription.id}",
+                            idempotency_key=f"force-cancel-refund:{subscription.id}:{period_start.isoformat()}",
                             metadata={"refundType": "PRORATED", "reason": reason, "adminId": actor.id,
                                       **result.details})
+    if not posting.applied:  # this period was already refunded by an earlier force-cancel
+        result.refund_reason = "This period was already refunded"
+        return result
     result.refund_amount = amount
     result.refund_transaction = posting.transaction
     record(actor=actor, action="subscription.refund", target_type="subscription", target_id=subscription.id,
@@ -617,11 +623,16 @@ class RefundResult:
 
 
 def refund_subscription(*, actor, subscription_id: str, amount: int, reason: str,
-                        refund_type: str = "PARTIAL") -> RefundResult:
+                        refund_type: str = "PARTIAL", idempotency_key: str | None = None) -> RefundResult:
     """A5: credit the customer for a subscription (any status). PARTIAL is capped at the plan's price;
-    every refund is capped by what the subscription brought in minus earlier refunds (fix 9)."""
+    every refund is capped by what the subscription brought in minus earlier refunds (fix 9).
+    With an `idempotency_key` (the Idempotency-Key header) a repeated request returns the first refund."""
     user, subscription = _lock(subscription_id)
     subscription = get_subscription(subscription.id)
+    ledger_key = (f"subscription-refund:{subscription.id}:{amount}:{idempotency_key[:100]}"
+                  if idempotency_key else None)
+    if ledger_key and (existing := ledger.find_by_idempotency_key(ledger_key)) is not None:
+        return RefundResult(subscription, db.session.get(User, user.id), existing, amount, refund_type, reason)
     if amount is None or amount <= 0:
         raise RefundAmountNotPositive()
     if refund_type == "PARTIAL" and amount > subscription.plan.monthly_price:
@@ -632,6 +643,7 @@ def refund_subscription(*, actor, subscription_id: str, amount: int, reason: str
     service = subscription.service
     posting = ledger.refund(user.id, amount, description=f"Admin refund for subscription: {service.name} - {reason}",
                             reason=reason, subscription_id=subscription.id, processed_by=actor.id,
+                            idempotency_key=ledger_key,
                             metadata={"subscriptionId": subscription.id, "refundType": refund_type, "reason": reason,
                                       "adminId": actor.id, "originalAmount": subscription.monthly_price})
     record(actor=actor, action="subscription.refund", target_type="subscription", target_id=subscription.id,
