@@ -13,3 +13,4 @@ def test_login_failures_are_limited_per_account_through_redis(app, client, monke
     # Another account from the same address is not locked out by the first one's failures.
     assert client.post("/api/auth/login", json={"email": "someone@example.com", "password": "x"}).status_code == 401
     assert redis.Redis.from_url(app.config["REDIS_URL"]).keys("LIMITS*")
+

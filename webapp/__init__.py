@@ -25,12 +25,13 @@ def create_app(config=None, **overrides) -> Flask:
     app.json.sort_keys = False  # keep the original's field order in responses
     _check_settings(app)
 
-    from .extensions import csrf, db, limiter, login_manager, migrate
+    from .extensions import csrf, db, forget_route_limits, limiter, login_manager, migrate
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(config_module.BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
+    forget_route_limits()  # this app's routes register theirs below
     login_manager.init_app(app)
 
     from . import models  # noqa: F401  (the whole schema, for Alembic and relationships)

@@ -27,3 +27,14 @@ migrate = Migrate()
 login_manager = LoginManager()
 csrf = CSRFProtect()
 limiter = Limiter(key_func=get_remote_address, default_limits=[])
+
+
+def forget_route_limits() -> None:
+    """Drop the per-route limits registered by an earlier `create_app` in this process.
+
+    Routes are defined inside `create_app` (nothing at import time), so their `@limiter.limit` decorators
+    run once per app; flask-limiter keys them by function name in one process-wide registry, and a second
+    app (tests, the migration check) would otherwise make every request count twice.
+    """
+    limiter.limit_manager._decorated_limits.clear()
+    limiter._marked_for_limiting.clear()

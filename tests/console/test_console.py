@@ -325,3 +325,12 @@ def test_one_admin_object_per_app(app):
 
 def test_static_console_directory_exists():
     assert (Path(__file__).resolve().parents[2] / "static" / "console" / "console.css").is_file()
+
+
+def test_a_second_app_in_the_process_does_not_double_count_limits(app, console, admin):
+    """Routes (and their rate limits) are registered per create_app; another app in the same process (the
+    migration check, the browser tests) must not make each request count twice."""
+    from webapp import create_app
+
+    create_app("testing")
+    test_login_posts_are_rate_limited(app, console, admin)

@@ -103,6 +103,7 @@ def test_register_creates_a_customer_and_signs_in(portal, client):
     assert _users() == before + 1
     user = db.session.execute(select(User).where(User.email == "new.customer@example.com")).scalar_one()
     assert user.role.value == "USER"
+    assert "Welcome to PodDesk! Your account is ready." in text(client.get("/portal/catalog"))  # survives sign-in
     page = text(client.get("/portal/wallet"))
     assert "New Customer" in page
 

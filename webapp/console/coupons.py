@@ -231,4 +231,4 @@ class CouponView(SecureModelView):
 
 
 def register_views(admin, db) -> None:
-    admin.add_view(CouponView(db, name="Coupons", endpoint="coupons", url="coupons", category="Billing"))
+    admin.add_view(CouponView(db, name="Coupons", endpoint="coupons", url="coupons", category="Money"))

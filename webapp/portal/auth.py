@@ -51,8 +51,12 @@ def _home() -> str:
 
 
 def _fresh_session() -> None:
-    """Drop everything in the pre-login session (fixation) and this request's cached CSRF token."""
+    """Drop everything in the pre-login session (fixation) and this request's cached CSRF token,
+    keeping only the messages flashed for the next page."""
+    flashes = session.get("_flashes")
     session.clear()
+    if flashes:
+        session["_flashes"] = flashes
     g.pop("csrf_token", None)
 
 
