@@ -285,3 +285,13 @@ def test_malformed_json_is_400(api, admin, make):
     response = api.post(f"/api/admin/billing/set-grace-period/{sub.id}", as_user=admin, data="{bad",
                         headers={"Content-Type": "application/json"})
     assert_envelope(response, 400, "Invalid JSON body")
+
+
+def test_running_a_billing_job_is_audited(api, admin):
+    from webapp.audit.models import AuditEntry
+    from webapp.extensions import db
+
+    response = api.post("/api/admin/billing/process-renewals", as_user=admin)
+    assert response.status_code == 200
+    entry = db.session.query(AuditEntry).filter_by(action="billing.run_job").one()
+    assert entry.actor_id == admin.id and entry.target_id == "daily-renewals"

@@ -112,6 +112,10 @@ def test_instance_actions_go_through_the_services(app, signed_in, instance):
     assert "Stop requested" in flashed_text(response)
     db.session.expire_all()
     assert db.session.get(ServiceInstance, instance.id).status is S.STOPPING
+    from webapp.audit.models import AuditEntry
+
+    audit = db.session.query(AuditEntry).filter_by(action="instance.stop", target_id=instance.id).one()
+    assert audit.source == "console" and audit.after == {"status": "STOPPING"}
     response = signed_in.client.post("/admin/cluster/instances/live/action/", follow_redirects=True,
                                      data={"csrf_token": token, "id": instance.id, "action": "restart"})
     assert "Can only restart running service instances" in flashed_text(response)

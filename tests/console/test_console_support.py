@@ -172,3 +172,21 @@ def test_close_of_unknown_ticket_is_a_message_not_a_500(signed_in, customer):
     response = signed_in.client.post("/admin/tickets/close/?id=nope", data={"csrf_token": token},
                                      follow_redirects=True)
     assert response.status_code == 200 and "Ticket not found" in flashed_text(response)
+
+
+def test_tickets_export_as_csv_with_the_customer_email(app, make):
+    from webapp.extensions import db
+    from webapp.support import services as support
+
+    from .conftest import Console, FreshContextClient
+
+    client = FreshContextClient(app, app.response_class, use_cookies=True)
+    admin = make.user(email="csv.admin@example.com", role="ADMINISTRATOR")
+    owner = make.user(email="csv.owner@example.com")
+    db.session.commit()
+    support.create_ticket(user=owner, subject="Export me", description="Please export this ticket")
+    db.session.commit()
+    Console(client).login(admin.email)
+    response = client.get("/admin/tickets/export/csv/")
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "Export me" in body and "csv.owner@example.com" in body

@@ -57,6 +57,16 @@ def _guarded(failure_message: str, fn):
         return None
 
 
+def _audited(job: str, result):
+    """Running a billing pass is an administrative write: record who ran it and what it did."""
+    from ..audit.services import record
+
+    record(actor=current_api_user(), action="billing.run_job", target_type="job", target_id=job,
+           after=result if isinstance(result, dict) else {"result": str(result)}, source="api")
+    db.session.commit()
+    return result
+
+
 def _fail(message: str):
     return envelope(500, message)
 
@@ -85,7 +95,7 @@ def register(bp: Blueprint) -> None:
         """B2: run the renewal pass now."""
         from ..subscriptions.renewals import process_renewals
 
-        result = _guarded("renewal pass failed", lambda: process_renewals(source="api"))
+        result = _guarded("renewal pass failed", lambda: _audited("daily-renewals", process_renewals(source="api")))
         if result is None:
             return _fail("Failed to process renewals")
         return ok("Auto-renewal processing completed", result)
@@ -96,7 +106,7 @@ def register(bp: Blueprint) -> None:
         """B3: renew or expire subscriptions whose grace period ended."""
         from ..subscriptions.renewals import process_grace_period
 
-        result = _guarded("grace pass failed", lambda: process_grace_period(source="api"))
+        result = _guarded("grace pass failed", lambda: _audited("grace-period", process_grace_period(source="api")))
         if result is None:
             return _fail("Failed to process grace period")
         return ok("Grace period processing completed", result)
@@ -146,7 +156,8 @@ def register(bp: Blueprint) -> None:
         """B7: run one scheduled job now, in this request; its result is recorded as the job's last run."""
         from jobs.billing import run_named
 
-        result = _guarded(f"job {path.jobName} failed", lambda: run_named(path.jobName, source="api"))
+        result = _guarded(f"job {path.jobName} failed",
+                          lambda: _audited(path.jobName, run_named(path.jobName, source="api")))
         if result is None:
             return _fail("Failed to run job")
         return ok(f"Job {path.jobName} executed successfully", result)

@@ -17,7 +17,7 @@ from markupsafe import Markup, escape
 
 from ..cluster.client import ClusterUnavailable
 from ..cluster.models import InstanceStatus, ServiceInstance
-from .base import SecureBaseView, SecureModelView, call_service
+from .base import SecureBaseView, SecureModelView, call_service, current_admin
 
 PAGE_SIZE = 100
 CATEGORY = "Cluster"
@@ -361,7 +361,16 @@ class InstancesView(SecureModelView):
         if instance is None or action not in ACTIONS:
             flash("Service instance not found" if instance is None else "Unknown action", "error")
             return redirect(self.get_url(".index_view"))
-        ok, _ = call_service(getattr(services, ACTIONS[action]), instance)
+        def act(instance):
+            from ..audit.services import record
+
+            before = instance.status.value
+            changed = getattr(services, ACTIONS[action])(instance)
+            record(actor=current_admin(), action=f"instance.{action}", target_type="instance", target_id=instance.id,
+                   before={"status": before}, after={"status": changed.status.value}, source="console")
+            return changed
+
+        ok, _ = call_service(act, instance)
         if ok:
             flash(f"{action.capitalize()} requested; it runs in the background.", "success")
         return redirect(self.get_url(".live_view", id=instance_id))

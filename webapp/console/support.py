@@ -20,6 +20,7 @@ from flask_admin.helpers import get_redirect_target
 from markupsafe import Markup, escape
 from PIL import Image
 from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import joinedload
 from wtforms import MultipleFileField, TextAreaField
 from wtforms.validators import InputRequired, Length, ValidationError
 
@@ -81,7 +82,11 @@ def uploads_from(files) -> list[RawUpload]:
 
 class TicketView(SecureModelView):
     can_view_details = True
-    can_export = False
+    can_export = True
+    column_export_list = ["ticket_number", "subject", "user.email", "status", "waiting_since", "updated_at",
+                          "created_at"]
+    column_formatters_export = {"ticket_number": lambda v, c, m, n: f"#{m.ticket_number:03d}",
+                                "status": lambda v, c, m, n: m.status.value}
     details_template = "console/support/ticket_details.html"
     named_filter_urls = True
 
@@ -95,6 +100,10 @@ class TicketView(SecureModelView):
 
     def __init__(self, session_or_db, **kwargs):
         super().__init__(Ticket, session_or_db, **kwargs)
+
+    def get_query(self):
+        # The export streams rows after the request's session is gone: load the customer with the ticket.
+        return super().get_query().options(joinedload(Ticket.user))
 
     # ---- inbox order and search
     def _apply_sorting(self, query, joins, sort_column, sort_desc):
