@@ -7,7 +7,8 @@ from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from webapp.console.auth import NOT_ALLOWED, safe_next
+from webapp.console.auth import NOT_ALLOWED
+from webapp.web import safe_next
 
 from .conftest import BCRYPT_PREFIX, csrf_from, reload
 

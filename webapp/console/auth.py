@@ -1,9 +1,7 @@
 """Console sign-in and sign-out (`console_auth.login`, `console_auth.logout`) at /admin/login and /admin/logout."""
 from __future__ import annotations
 
-from urllib.parse import urlsplit
-
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from wtforms import EmailField, HiddenField, PasswordField
@@ -11,6 +9,7 @@ from wtforms.validators import InputRequired, Length
 
 from ..accounts import google_web
 from ..errors import DomainError
+from ..web import fresh_session, safe_next
 from ..extensions import limiter
 from .base import SecureForm
 
@@ -28,28 +27,8 @@ class LogoutForm(SecureForm):
     pass
 
 
-def safe_next(target: str | None) -> str | None:
-    """`target` if it is a path on this site ("/admin/users/?page=2"), else None (no open redirect)."""
-    if not target or not isinstance(target, str) or len(target) > 2000:
-        return None
-    if any(ord(ch) < 32 or ch == "\\" for ch in target):
-        return None
-    if not target.startswith("/") or target.startswith("//"):
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc:
-        return None
-    return target
-
-
 def _default_target() -> str:
     return url_for("admin.index")
-
-
-def _fresh_session() -> None:
-    """Drop everything in the pre-login session (fixation) and the CSRF token cached for this request."""
-    session.clear()
-    g.pop("csrf_token", None)
 
 
 def _google_callback_url() -> str:
@@ -79,7 +58,7 @@ def create_auth_blueprint() -> Blueprint:
                 if not user.is_admin:
                     form.form_errors.append(NOT_ALLOWED)
                 else:
-                    _fresh_session()
+                    fresh_session()
                     login_user(user)
                     return redirect(safe_next(form.next.data) or _default_target())
         return render_template("console/login.html", form=form)
@@ -112,7 +91,7 @@ def create_auth_blueprint() -> Blueprint:
             db.session.rollback()
             flash(getattr(exc, "text", None) or str(exc), "error")
             return redirect(url_for("console_auth.login"))
-        _fresh_session()
+        fresh_session()
         login_user(user)
         return redirect(next_url or _default_target())
 
@@ -121,7 +100,7 @@ def create_auth_blueprint() -> Blueprint:
         form = LogoutForm()
         if form.validate_on_submit():
             logout_user()
-            _fresh_session()
+            fresh_session()
             flash("You have been signed out.", "info")
         return redirect(url_for("console_auth.login"))
 

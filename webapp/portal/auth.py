@@ -6,7 +6,7 @@ attempts are rate limited per client address. Any role may use the portal.
 """
 from __future__ import annotations
 
-from flask import Blueprint, current_app, flash, g, redirect, render_template, request, session, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user, login_user, logout_user
 from wtforms import EmailField, HiddenField, PasswordField, StringField
@@ -14,8 +14,8 @@ from wtforms.validators import Email, EqualTo, InputRequired, Length
 
 from ..accounts import google_web
 from ..accounts.errors import EmailTaken, InvalidCredentials
-from ..console.auth import safe_next
 from ..errors import DomainError
+from ..web import fresh_session, safe_next
 from ..extensions import db, limiter
 from .base import PortalForm, call, form_error
 
@@ -50,18 +50,8 @@ def _home() -> str:
     return url_for("portal.catalog")
 
 
-def _fresh_session() -> None:
-    """Drop everything in the pre-login session (fixation) and this request's cached CSRF token,
-    keeping only the messages flashed for the next page."""
-    flashes = session.get("_flashes")
-    session.clear()
-    if flashes:
-        session["_flashes"] = flashes
-    g.pop("csrf_token", None)
-
-
 def _sign_in(user, target: str | None):
-    _fresh_session()
+    fresh_session()
     login_user(user)
     return redirect(safe_next(target) or _home())
 
@@ -143,7 +133,7 @@ def register(bp: Blueprint) -> None:
         form = LogoutForm()
         if form.validate_on_submit():
             logout_user()
-            _fresh_session()
+            fresh_session()
             flash("You have been signed out.", "info")
         return redirect(url_for("portal.login"))
 
