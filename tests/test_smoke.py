@@ -41,3 +41,11 @@ def test_cli_seed_demo_is_idempotent_and_users_commands_use_the_services(app, ma
     assert refused.exit_code != 0 and "You cannot change your own role or status" in refused.output
     listing = runner.invoke(args=["users", "list", "--search", "minispod"])
     assert "user1@minispod.com" in listing.output and "inactive" in listing.output
+
+
+def test_ids_are_cuid_shaped_and_sort_in_creation_order():
+    from webapp.db import new_id
+
+    ids = [new_id() for _ in range(500)]
+    assert all(len(i) == 25 and i.isalnum() and i == i.lower() and i[0] == "c" for i in ids)
+    assert ids == sorted(ids) and len(set(ids)) == 500

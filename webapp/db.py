@@ -7,6 +7,7 @@ commit succeeded, and are dropped on rollback.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import secrets
 import string
 import time
@@ -29,13 +30,18 @@ def _base36(n: int, width: int) -> str:
     return "".join(reversed(out)).rjust(width, "0")[-width:]
 
 
-def new_id() -> str:
-    """A 25-character lowercase alphanumeric id shaped like a cuid ("c" + time + randomness).
+_counter = itertools.count(secrets.randbelow(36**4 // 2))  # a random start, far from the wrap
 
-    The time prefix keeps inserts roughly ordered in the primary-key index; clients of the original
-    validate ids as alphanumeric, 20-30 characters.
+
+def new_id() -> str:
+    """A 25-character lowercase alphanumeric id shaped like a cuid: "c" + time + counter + randomness.
+
+    Time then a per-process counter keep ids created one after another in order (inserts stay roughly
+    ordered in the primary-key index, and rows made in the same millisecond sort in creation order); clients
+    of the original validate ids as alphanumeric, 20-30 characters.
     """
-    return "c" + _base36(int(time.time() * 1000), 8) + "".join(secrets.choice(_ALPHABET) for _ in range(16))
+    return ("c" + _base36(int(time.time() * 1000), 8) + _base36(next(_counter) % 36**4, 4)
+            + "".join(secrets.choice(_ALPHABET) for _ in range(12)))
 
 
 def utcnow() -> datetime:
