@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import secrets
 
-from flask import request, session
+from flask import flash, redirect, request, session, url_for
 
 from ..errors import DomainError
 from .google import authorization_url, identity_from_code
@@ -24,6 +24,16 @@ def begin(*, session_key: str, callback_url: str, next_url: str | None) -> str:
     state, nonce = secrets.token_urlsafe(24), secrets.token_urlsafe(24)
     session[session_key] = {"state": state, "nonce": nonce, "next": next_url}
     return authorization_url(redirect_uri=callback_url, state=state, nonce=nonce)
+
+
+def redirect_to_provider(*, session_key: str, callback_url: str, next_url: str | None, login_endpoint: str):
+    """The response of a "Sign in with Google" button: off to the provider, or back to the login page with
+    the reason (e.g. Google not configured)."""
+    try:
+        return redirect(begin(session_key=session_key, callback_url=callback_url, next_url=next_url))
+    except DomainError as error:
+        flash(error.text, "error")
+        return redirect(url_for(login_endpoint))
 
 
 def complete(*, session_key: str, callback_url: str) -> tuple[GoogleIdentity, str | None]:

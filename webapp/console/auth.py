@@ -67,13 +67,9 @@ def create_auth_blueprint() -> Blueprint:
     @limiter.limit(login_limit)
     def login_google():
         """Start "Sign in with Google" (OIDC authorization-code flow)."""
-        try:
-            target = google_web.begin(session_key=GOOGLE_SESSION_KEY, callback_url=_google_callback_url(),
-                                      next_url=safe_next(request.args.get("next")))
-        except DomainError as exc:
-            flash(exc.text, "error")
-            return redirect(url_for("console_auth.login"))
-        return redirect(target)
+        return google_web.redirect_to_provider(session_key=GOOGLE_SESSION_KEY, callback_url=_google_callback_url(),
+                                               next_url=safe_next(request.args.get("next")),
+                                               login_endpoint="console_auth.login")
 
     @bp.get("/login/google/callback")
     @limiter.limit(login_limit)

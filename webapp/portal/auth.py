@@ -103,13 +103,9 @@ def register(bp: Blueprint) -> None:
     @limiter.limit(login_limit)
     def login_google():
         """Start "Sign in with Google" (authorization code; state and nonce kept in the session)."""
-        try:
-            target = google_web.begin(session_key=GOOGLE_SESSION_KEY, callback_url=_google_callback_url(),
-                                      next_url=safe_next(request.args.get("next")))
-        except DomainError as error:
-            flash(error.text, "error")
-            return redirect(url_for("portal.login"))
-        return redirect(target)
+        return google_web.redirect_to_provider(session_key=GOOGLE_SESSION_KEY, callback_url=_google_callback_url(),
+                                               next_url=safe_next(request.args.get("next")),
+                                               login_endpoint="portal.login")
 
     @bp.get("/login/google/callback")
     @limiter.limit(login_limit)
