@@ -393,8 +393,178 @@ def default_and_validate(res, obj: dict, old: dict | None, ctx) -> None:
                     errs.append((f"spec.tls[{i}].hosts[{j}]", f"Invalid value: {_q(host)}: {MSG_SUBDOMAIN}"))
         if old is None:
             obj["status"] = {"loadBalancer": {}}
+    elif kind == "Job":
+        errs += _job(obj, old)
+    elif kind == "PodDisruptionBudget":
+        errs += _pdb(obj)
+    elif kind in ("Role", "ClusterRole"):
+        errs += _role_rules(kind, obj)
+    elif kind in ("RoleBinding", "ClusterRoleBinding"):
+        errs += _binding(kind, obj, old)
     if errs:
         raise ApiError.invalid(res, name, errs)
+
+
+# ---------------------------------------------------------------------------------------------- batch/v1 Job
+JOB_NAME_LABELS = ("batch.kubernetes.io/job-name", "job-name")
+JOB_UID_LABELS = ("batch.kubernetes.io/controller-uid", "controller-uid")
+
+
+def _job(obj: dict, old: dict | None) -> list[tuple[str, str]]:
+    errs: list[tuple[str, str]] = []
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = obj["spec"] = {}
+    for key, default in (("parallelism", 1), ("completions", 1), ("backoffLimit", 6)):
+        spec.setdefault(key, default)
+        if not isinstance(spec[key], int) or spec[key] < 0:
+            errs.append((f"spec.{key}", f"Invalid value: {spec[key]}: must be greater than or equal to 0"))
+    spec.setdefault("completionMode", "NonIndexed")
+    spec.setdefault("suspend", False)
+    spec.setdefault("podReplacementPolicy", "TerminatingOrFailed")
+    for key in ("ttlSecondsAfterFinished", "activeDeadlineSeconds"):
+        v = spec.get(key)
+        if v is not None and (not isinstance(v, int) or v < (0 if key == "ttlSecondsAfterFinished" else 1)):
+            errs.append((f"spec.{key}", f"Invalid value: {v}: must be greater than or equal to "
+                                        f"{0 if key == 'ttlSecondsAfterFinished' else 1}"))
+    tmpl = spec.get("template")
+    if not isinstance(tmpl, dict):
+        return errs + [("spec.template", "Required value")]
+    errs += _check_labels((tmpl.get("metadata") or {}).get("labels"), "spec.template.metadata.labels")
+    tspec = tmpl.setdefault("spec", {})
+    if isinstance(tspec, dict):
+        default_pod_spec(tspec, is_pod=False)
+        if tspec.get("restartPolicy") not in ("OnFailure", "Never"):
+            errs.append(("spec.template.spec.restartPolicy",
+                         f"Unsupported value: {_q(tspec.get('restartPolicy'))}: supported values: \"OnFailure\", "
+                         f"\"Never\""))
+    errs += validate_pod_spec(tspec, "spec.template.spec")
+    if old is not None:
+        ospec = old.get("spec") or {}
+        # The selector and the pod template are set once (the generated labels are kept by PATCH/apply).
+        if ospec.get("selector") is not None and spec.get("selector") is None:
+            spec["selector"] = ospec["selector"]
+        for key in ("selector", "template", "completionMode"):
+            if ospec.get(key) != spec.get(key):
+                errs.append((f"spec.{key}", f"Invalid value: {_q(_short(spec.get(key)))}: field is immutable"))
+    return errs
+
+
+def job_generated_labels(obj: dict) -> None:
+    """What the Job strategy adds once the uid is known: a selector on the controller uid and the matching
+    template labels (unless `manualSelector` is set)."""
+    spec, meta = obj.get("spec") or {}, obj["metadata"]
+    labels = (spec.get("template") or {}).setdefault("metadata", {}).setdefault("labels", {})
+    for key in JOB_NAME_LABELS:
+        labels.setdefault(key, meta["name"])
+    if spec.get("manualSelector"):
+        return
+    for key in JOB_UID_LABELS:
+        labels[key] = meta["uid"]
+    spec["selector"] = {"matchLabels": {JOB_UID_LABELS[0]: meta["uid"]}}
+
+
+def _short(v) -> str:
+    text = repr(v)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+# ---------------------------------------------------------------------------------------------- policy/v1 PDB
+def _pdb(obj: dict) -> list[tuple[str, str]]:
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        spec = obj["spec"] = {}
+    errs = []
+    if spec.get("minAvailable") is not None and spec.get("maxUnavailable") is not None:
+        errs.append(("spec", "Invalid value: minAvailable and maxUnavailable cannot be both set"))
+    for key in ("minAvailable", "maxUnavailable"):
+        v = spec.get(key)
+        if v is None:
+            continue
+        if isinstance(v, str) and v.endswith("%") and v[:-1].isdigit():
+            if int(v[:-1]) > 100:
+                errs.append((f"spec.{key}", f"Invalid value: {_q(v)}: must not be greater than 100%"))
+        elif not isinstance(v, int) or isinstance(v, bool) or v < 0:
+            errs.append((f"spec.{key}", f"Invalid value: {_q(v)}: must be an integer or percentage (e.g '5%')"))
+    if spec.get("selector") is not None and not isinstance(spec["selector"], dict):
+        errs.append(("spec.selector", "Invalid value: must be a label selector"))
+    return errs
+
+
+# ---------------------------------------------------------------------------------------------- rbac/v1
+RBAC_GROUP = "rbac.authorization.k8s.io"
+SUBJECT_KINDS = ("ServiceAccount", "User", "Group")
+
+
+def _role_rules(kind: str, obj: dict) -> list[tuple[str, str]]:
+    errs = []
+    rules = obj.get("rules")
+    if rules is None:
+        if kind == "ClusterRole" and obj.get("aggregationRule"):
+            return errs
+        obj["rules"] = rules = []
+    if not isinstance(rules, list):
+        return [("rules", "Invalid value: must be a list of PolicyRules")]
+    for i, rule in enumerate(rules):
+        f = f"rules[{i}]"
+        if not isinstance(rule, dict):
+            errs.append((f, "Invalid value: must be a PolicyRule"))
+            continue
+        if not rule.get("verbs"):
+            errs.append((f"{f}.verbs", "Required value: verbs must contain at least one value"))
+        non_resource = rule.get("nonResourceURLs")
+        if non_resource:
+            if kind == "Role":
+                errs.append((f"{f}.nonResourceURLs", "Invalid value: namespaced rules cannot apply to "
+                                                     "non-resource URLs"))
+            if rule.get("resources") or rule.get("apiGroups"):
+                errs.append((f"{f}.nonResourceURLs", "Invalid value: rules cannot apply to both regular "
+                                                     "resources and non-resource URLs"))
+            continue
+        if not rule.get("resources"):
+            errs.append((f"{f}.resources", "Required value: resource rules must supply at least one resource"))
+        if rule.get("apiGroups") is None:
+            errs.append((f"{f}.apiGroups", "Required value: resource rules must supply at least one api group"))
+        for key in ("verbs", "resources", "apiGroups", "resourceNames"):
+            if rule.get(key) is not None and not (isinstance(rule[key], list)
+                                                  and all(isinstance(x, str) for x in rule[key])):
+                errs.append((f"{f}.{key}", "Invalid value: must be a list of strings"))
+    return errs
+
+
+def _binding(kind: str, obj: dict, old: dict | None) -> list[tuple[str, str]]:
+    errs = []
+    ref = obj.get("roleRef")
+    allowed = ("ClusterRole",) if kind == "ClusterRoleBinding" else ("Role", "ClusterRole")
+    if not isinstance(ref, dict):
+        errs.append(("roleRef", "Required value"))
+    else:
+        if ref.get("apiGroup") != RBAC_GROUP:
+            errs.append(("roleRef.apiGroup", f"Unsupported value: {_q(ref.get('apiGroup', ''))}: supported values: "
+                                             f"\"{RBAC_GROUP}\""))
+        if ref.get("kind") not in allowed:
+            errs.append(("roleRef.kind", f"Unsupported value: {_q(ref.get('kind', ''))}: supported values: "
+                                         + ", ".join(f'"{k}"' for k in allowed)))
+        if not ref.get("name"):
+            errs.append(("roleRef.name", "Required value"))
+        if old is not None and old.get("roleRef") != ref:
+            errs.append(("roleRef", f"Invalid value: {_q(_short(ref))}: cannot change roleRef"))
+    for i, sub in enumerate(obj.get("subjects") or []):
+        f = f"subjects[{i}]"
+        if not isinstance(sub, dict):
+            errs.append((f, "Invalid value: must be a Subject"))
+            continue
+        if not sub.get("name"):
+            errs.append((f"{f}.name", "Required value"))
+        if sub.get("kind") not in SUBJECT_KINDS:
+            errs.append((f"{f}.kind", f"Unsupported value: {_q(sub.get('kind', ''))}: supported values: "
+                                      f"\"ServiceAccount\", \"User\", \"Group\""))
+        elif sub["kind"] == "ServiceAccount":
+            if kind == "ClusterRoleBinding" and not sub.get("namespace"):
+                errs.append((f"{f}.namespace", "Required value"))
+        else:
+            sub.setdefault("apiGroup", RBAC_GROUP)
+    return errs
 
 
 def _go_map(d: dict) -> str:

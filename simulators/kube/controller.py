@@ -1,4 +1,5 @@
-"""The control plane in miniature: deployment, replicaset, scheduler, kubelet, PV binder and ingress controllers.
+"""The control plane in miniature: deployment, replicaset, job, scheduler, kubelet, PV binder, ingress and
+disruption-budget controllers.
 
 One `tick()` runs every controller once over the current store (a background thread calls it whenever the
 store changes, and at least every `interval` seconds).  What the product can observe:
@@ -11,6 +12,10 @@ store changes, and at least every `interval` seconds).  What the product can obs
 * Deployment/ReplicaSet status (replicas, readyReplicas, availableReplicas, updatedReplicas,
   observedGeneration, Available/Progressing conditions) with `omitempty` semantics for zero counts.
 * PVCs bind to a generated PV (local-path style), ingresses get a load-balancer address, events are recorded.
+* Jobs run one pod at a time; a running job pod exits 0 after `pod_start_delay` seconds, the Job becomes
+  Complete (or Failed past `backoffLimit` / `activeDeadlineSeconds`) and the TTL controller deletes it
+  `ttlSecondsAfterFinished` seconds later. PodDisruptionBudgets get their status (expected/healthy pods,
+  disruptionsAllowed).
 
 Controllers never overwrite a client's write: every write is conditional on the resourceVersion they read
 (`Store.put`), and a skipped write is simply retried on the next tick.
@@ -156,10 +161,12 @@ class Controller:
     def _reconcile(self, immediate: bool):
         self._deployments()
         self._replicasets()
+        self._jobs(immediate)
         self._pods(immediate)
         self._pvcs()
         self._ingresses()
         self._nodes()
+        self._pdbs()
 
     def _event(self, obj: dict, reason: str, message: str, etype: str = "Normal", component: str = ""):
         if not self.events_enabled:
@@ -435,6 +442,159 @@ class Controller:
         return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec,
                 "status": {"phase": "Pending", "qosClass": _qos_of(spec)}}
 
+    # --- jobs ----------------------------------------------------------------------------------------
+    def _jobs(self, immediate: bool):
+        """batch/v1 Jobs: one pod at a time; a pod whose containers have been running `pod_start_delay` seconds
+        exits 0 (Succeeded) unless a workload fault keeps it from running. `completions` successes make the Job
+        Complete, `backoffLimit` + 1 failures make it Failed (BackoffLimitExceeded); finished Jobs are deleted
+        `ttlSecondsAfterFinished` seconds after they finish (the TTL controller)."""
+        store = self.store
+        jobs = store.objects("Job")
+        if not jobs:
+            return  # the common case: no pass over every pod
+        now = time.time()
+        pods_by_owner = self._pods_by_owner()
+        for job in jobs:
+            meta, spec = job["metadata"], job.get("spec") or {}
+            if meta.get("deletionTimestamp"):
+                continue
+            ns = meta["namespace"]
+            status = job.get("status") or {}
+            finished = _finished_at(status)
+            if finished is not None:
+                ttl = spec.get("ttlSecondsAfterFinished")
+                if ttl is not None and (immediate and ttl == 0 or now - finished >= ttl):
+                    try:
+                        store.delete(BY_KIND["Job"], ns, meta["name"], propagation="Background")
+                    except ApiError:
+                        pass
+                continue
+            pods = pods_by_owner.get(meta["uid"], [])
+            try:
+                self._sync_job(job, pods, immediate, now)
+            except ApiError:
+                continue
+
+    def _sync_job(self, job: dict, pods: list[dict], immediate: bool, now: float):
+        store, meta, spec = self.store, job["metadata"], job.get("spec") or {}
+        ns = meta["namespace"]
+        for p in pods:  # the "container exits 0" step of the kubelet for job pods
+            st = p.get("status") or {}
+            started = [c for c in st.get("containerStatuses") or [] if (c.get("state") or {}).get("running")]
+            if st.get("phase") != "Running" or not started or p["metadata"].get("deletionTimestamp"):
+                continue
+            since = min(parse_rfc3339(c["state"]["running"].get("startedAt")) for c in started)
+            if not immediate and now - since < self.pod_start_delay:
+                continue
+            done = copy.deepcopy(p)
+            self._complete_pod(done, now)
+            store.put(done)
+        pods = [store.peek("Pod", ns, p["metadata"]["name"]) or p for p in pods]
+        succeeded = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Succeeded")
+        failed = sum(1 for p in pods if (p.get("status") or {}).get("phase") == "Failed")
+        active = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                  and not p["metadata"].get("deletionTimestamp")]
+        completions = spec.get("completions", 1)
+        ts = now_rfc3339(now)
+        cur = store.peek("Job", ns, meta["name"])
+        if cur is None:
+            return
+        status = copy.deepcopy(cur.get("status") or {})
+        status.setdefault("startTime", ts)
+        conds = status.get("conditions") or []
+        deadline = spec.get("activeDeadlineSeconds")
+        if succeeded >= completions:
+            msg = "Reached expected number of succeeded pods"
+            conds = _job_cond(_job_cond(conds, "SuccessCriteriaMet", "CompletionsReached", msg, ts),
+                              "Complete", "CompletionsReached", msg, ts)
+            status["completionTime"] = ts
+            self._event(cur, "Completed", "Job completed", component="job-controller")
+        elif failed > spec.get("backoffLimit", 6) or (
+                deadline is not None and now - parse_rfc3339(status["startTime"]) >= deadline):
+            reason, msg = (("BackoffLimitExceeded", "Job has reached the specified backoff limit")
+                           if failed > spec.get("backoffLimit", 6) else
+                           ("DeadlineExceeded", "Job was active longer than specified deadline"))
+            conds = _job_cond(_job_cond(conds, "FailureTarget", reason, msg, ts), "Failed", reason, msg, ts)
+            for p in active:
+                try:
+                    store.delete(BY_KIND["Pod"], ns, p["metadata"]["name"])
+                except ApiError:
+                    pass
+            active = []
+            self._event(cur, reason, msg, "Warning", "job-controller")
+        elif not active and not spec.get("suspend"):
+            pod = self._pod_from_template(job)
+            created = store.create(BY_KIND["Pod"], ns, pod, internal=True)
+            self._event(cur, "SuccessfulCreate", f"Created pod: {created['metadata']['name']}",
+                        component="job-controller")
+            active = [created]
+        status["active"] = len(active)
+        status["ready"] = sum(1 for p in active if pod_ready(p))
+        status["terminating"] = 0
+        status["uncountedTerminatedPods"] = {}
+        for key, value in (("succeeded", succeeded), ("failed", failed)):
+            if value:
+                status[key] = value
+        if not status["active"]:
+            status.pop("active")
+        if conds:
+            status["conditions"] = conds
+        if status != (cur.get("status") or {}):
+            new = copy.deepcopy(cur)
+            new["status"] = status
+            store.put(new)
+
+    @staticmethod
+    def _complete_pod(pod: dict, now: float):
+        st = pod["status"]
+        ts = now_rfc3339(now)
+        st["phase"] = "Succeeded"
+        for c in st.get("containerStatuses") or []:
+            started = ((c.get("state") or {}).get("running") or {}).get("startedAt", ts)
+            c.update({"ready": False, "started": False,
+                      "state": {"terminated": {"exitCode": 0, "reason": "Completed", "startedAt": started,
+                                               "finishedAt": ts, "containerID": c.get("containerID", "")}}})
+        for ctype in ("Ready", "ContainersReady"):
+            st["conditions"] = _cond(st.get("conditions") or [], ctype, "False", "PodCompleted", "", ts)
+        st["conditions"] = _cond(st["conditions"], "PodReadyToStartContainers", "False", None, None, ts)
+        for c in st["conditions"]:
+            c.setdefault("lastProbeTime", None)
+            if not c.get("reason"):
+                c.pop("reason", None)
+            if not c.get("message"):
+                c.pop("message", None)
+
+    # --- pod disruption budgets ---------------------------------------------------------------------
+    def _pdbs(self):
+        """policy/v1 status: expected/healthy pods of the selector and how many may be evicted now."""
+        for pdb in self.store.objects("PodDisruptionBudget"):
+            meta, spec = pdb["metadata"], pdb.get("spec") or {}
+            sel = LabelSelector.from_match(spec.get("selector") or {})
+            pods = [p for p in self.store.objects("Pod", meta["namespace"])
+                    if (spec.get("selector") or {}) and sel.matches(p["metadata"].get("labels"))
+                    and (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")
+                    and not p["metadata"].get("deletionTimestamp")]
+            expected = len(pods)
+            healthy = sum(1 for p in pods if pod_ready(p))
+            if spec.get("maxUnavailable") is not None:
+                desired = max(0, expected - _int_or_percent(spec["maxUnavailable"], expected, True))
+            else:
+                desired = _int_or_percent(spec.get("minAvailable", 1), expected, True)
+            allowed = max(0, healthy - desired)
+            ts = now_rfc3339()
+            old = pdb.get("status") or {}
+            conds = _cond(old.get("conditions") or [], "DisruptionAllowed", "True" if allowed else "False",
+                          "SufficientPods" if allowed else "InsufficientPods", "", ts)
+            for c in conds:
+                c["observedGeneration"] = meta.get("generation", 1)
+            status = {"currentHealthy": healthy, "desiredHealthy": desired, "disruptionsAllowed": allowed,
+                      "expectedPods": expected, "observedGeneration": meta.get("generation", 1),
+                      "conditions": conds}
+            if status != old:
+                new = copy.deepcopy(pdb)
+                new["status"] = status
+                self.store.put(new)
+
     # --- scheduler + kubelet ---------------------------------------------------------------------------
     def _pods(self, immediate: bool):
         store = self.store
@@ -676,6 +836,20 @@ class Controller:
                               "message": "kubelet is posting ready status" if want == "True"
                               else "Kubelet stopped posting node status."})
             self.store.put(new)
+
+
+def _job_cond(conds: list, ctype: str, reason: str, message: str, ts: str) -> list:
+    """Job conditions are appended in the order they happen (SuccessCriteriaMet before Complete)."""
+    return [c for c in conds if c.get("type") != ctype] + [
+        {"type": ctype, "status": "True", "lastProbeTime": ts, "lastTransitionTime": ts, "reason": reason,
+         "message": message}]
+
+
+def _finished_at(status: dict) -> float | None:
+    for c in status.get("conditions") or []:
+        if c.get("type") in ("Complete", "Failed") and c.get("status") == "True":
+            return parse_rfc3339(status.get("completionTime") or c.get("lastTransitionTime"))
+    return None
 
 
 def _node_ready(n: dict) -> bool:

@@ -85,6 +85,18 @@ NETWORKING = [
     Resource("networking.k8s.io", "v1", "ingressclasses", "IngressClass", False, has_status=False),
     Resource("networking.k8s.io", "v1", "networkpolicies", "NetworkPolicy", True, ("netpol",), has_status=False),
 ]
+BATCH = [
+    Resource("batch", "v1", "jobs", "Job", True, (), ("all",), subresources=("status",)),
+]
+POLICY = [
+    Resource("policy", "v1", "poddisruptionbudgets", "PodDisruptionBudget", True, ("pdb",), subresources=("status",)),
+]
+RBAC = [
+    Resource("rbac.authorization.k8s.io", "v1", "clusterrolebindings", "ClusterRoleBinding", False, has_status=False),
+    Resource("rbac.authorization.k8s.io", "v1", "clusterroles", "ClusterRole", False, has_status=False),
+    Resource("rbac.authorization.k8s.io", "v1", "rolebindings", "RoleBinding", True, has_status=False),
+    Resource("rbac.authorization.k8s.io", "v1", "roles", "Role", True, has_status=False),
+]
 METRICS = [
     Resource("metrics.k8s.io", "v1beta1", "nodes", "NodeMetrics", False, verbs=tuple(RO_VERBS), has_status=False,
              computed=True),
@@ -94,11 +106,12 @@ METRICS = [
 
 # group -> version -> plural -> Resource
 GROUPS: dict[str, dict[str, dict[str, Resource]]] = {}
-for _r in CORE + APPS + NETWORKING + METRICS:
+STORED = CORE + APPS + NETWORKING + BATCH + POLICY + RBAC
+for _r in STORED + METRICS:
     GROUPS.setdefault(_r.group, {}).setdefault(_r.version, {})[_r.plural] = _r
 
 # Stored kinds are keyed by "group/plural" (metrics kinds are not stored).
-BY_KIND: dict[str, Resource] = {r.kind: r for r in CORE + APPS + NETWORKING}
+BY_KIND: dict[str, Resource] = {r.kind: r for r in STORED}
 
 
 def lookup(group: str, version: str, plural: str) -> Resource | None:

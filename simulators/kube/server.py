@@ -11,6 +11,7 @@ every failure is a `Status` object.  Lists are assembled from each entry's cache
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import socket
 import threading
@@ -28,6 +29,8 @@ from .selectors import FieldSelector, LabelSelector
 from .store import dumps
 
 JSON = "application/json"
+REQUEST_LOG_SIZE = 20000
+_VERBS = {"POST": "create", "PUT": "update", "PATCH": "patch"}
 
 
 class Response:
@@ -72,6 +75,10 @@ class ApiServer:
         self.store = sim.store
         self.faults = sim.faults
         self.requests = 0
+        # What an authorizer would see for each request the API handled (after faults and authentication):
+        # {"verb", "apiGroup", "apiVersion", "resource", "subresource", "namespace", "name", "method", "path"},
+        # or {"verb", "nonResourceURL", "method", "path"} for discovery, /version, /healthz, ...
+        self.request_log: collections.deque = collections.deque(maxlen=REQUEST_LOG_SIZE)
 
     # ------------------------------------------------------------------------------------------ entry
     def handle(self, method: str, raw_path: str, headers, body: bytes) -> Response:
@@ -107,6 +114,8 @@ class ApiServer:
 
     # ------------------------------------------------------------------------------------------ routing
     def _api(self, method, path, query, headers, body) -> Response:
+        record = {"verb": method.lower(), "nonResourceURL": path, "method": method, "path": path}
+        self.request_log.append(record)
         if path == "/version":
             return _json(R.K8S_VERSION)
         if path in ("/healthz", "/livez", "/readyz"):
@@ -157,6 +166,9 @@ class ApiServer:
             raise ApiError.path_not_found(path)
         if sub is not None and sub not in res.subresources:
             raise ApiError.path_not_found(path)
+        record.pop("nonResourceURL")
+        record.update({"verb": _verb(method, name, query), "apiGroup": group, "apiVersion": version,
+                       "resource": res.plural, "subresource": sub or "", "namespace": ns or "", "name": name or ""})
         if res.computed:
             if method != "GET":
                 raise ApiError.method_not_allowed()
@@ -488,11 +500,27 @@ class ApiServer:
                 return _json(sim.tick(settle=bool(data.get("settle", False))))
             if method == "POST" and op == "snapshot":
                 return _json({"written": sim.save_state(data.get("path"))})
+            if op == "requests" and method == "GET":
+                return _json({"items": list(self.request_log.copy())})
+            if op == "requests" and method == "DELETE":
+                self.request_log.clear()
+                return _json({"items": []})
             if method == "GET" and op == "kubeconfig":
                 return Response(200, json.dumps(sim.kubeconfig_dict(), indent=2).encode(), "application/yaml")
         except (TypeError, ValueError) as e:
             return _json({"error": str(e)}, 400)
         return _json({"error": f"no admin operation {method} {path}"}, 404)
+
+
+def _verb(method: str, name: str | None, query: dict) -> str:
+    """The authorization verb of a resource request (as the API server's RequestInfo computes it)."""
+    if method in ("GET", "HEAD"):
+        if name is not None:
+            return "get"
+        return "watch" if _qbool(query, "watch") else "list"
+    if method == "DELETE":
+        return "delete" if name is not None else "deletecollection"
+    return _VERBS.get(method, method.lower())
 
 
 def _node_ready(n: dict) -> bool:
@@ -503,6 +531,8 @@ def _node_ready(n: dict) -> bool:
 # ---------------------------------------------------------------------------------------------- transport
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body leave in separate writes: without TCP_NODELAY, Nagle + the client's delayed ACK add ~40 ms.
+    disable_nagle_algorithm = True
     protocol_version = "HTTP/1.1"
     server_version = "kube-sim/1.32"
 

@@ -171,6 +171,17 @@ class KubeSimulator:
         """Run the controllers once now (settle=True: repeat, ignoring start delays, until stable)."""
         return self.controller.tick(settle=settle)
 
+    def requests_seen(self, clear: bool = False) -> list[dict]:
+        """The authorization attributes of every API request handled since the last clear (oldest first, at most
+        `server.REQUEST_LOG_SIZE`): verb, apiGroup, resource, subresource, namespace, name — or nonResourceURL."""
+        items = list(self.api.request_log.copy())  # deque.copy() is atomic; iterating it is not
+        if clear:
+            self.api.request_log.clear()
+        return items
+
+    def clear_requests(self) -> None:
+        self.api.request_log.clear()
+
     def set_faults(self, **changes) -> dict:
         return self.faults.update(changes)
 
@@ -185,6 +196,7 @@ class KubeSimulator:
             self.store.reset()
             self.controller.forget()
             self.faults.update({}, replace=True)
+            self.api.request_log.clear()
             self._seed_cluster(self.initial_nodes if nodes is None else nodes)
 
     def _seed_cluster(self, nodes: int):

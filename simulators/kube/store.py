@@ -24,7 +24,8 @@ from .errors import ApiError
 from .resources import BY_KIND, Resource
 from .selectors import FieldSelector, LabelSelector
 
-GENERATION_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Ingress", "NetworkPolicy"}
+GENERATION_KINDS = {"Deployment", "ReplicaSet", "StatefulSet", "DaemonSet", "Ingress", "NetworkPolicy", "Job",
+                    "PodDisruptionBudget"}
 RAND_ALPHABET = "bcdfghjklmnpqrstvwxz2456789"  # k8s.io/apimachinery/pkg/util/rand alphabet
 MAX_EVENTS = 2000
 
@@ -196,6 +197,8 @@ class Store:
                 raise ApiError.already_exists(res, name)
             meta["uid"] = str(uuid.uuid4())
             meta["creationTimestamp"] = now_rfc3339()
+            if res.kind == "Job" and not internal:
+                admission.job_generated_labels(obj)
             if res.kind in GENERATION_KINDS:
                 meta["generation"] = 1
             if dry_run:

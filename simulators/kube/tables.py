@@ -51,6 +51,9 @@ def _pod_row(p):
         w = (c.get("state") or {}).get("waiting")
         if w and w.get("reason"):
             reason = w["reason"]
+        t = (c.get("state") or {}).get("terminated")
+        if t and t.get("reason") and st.get("phase") in ("Succeeded", "Failed"):
+            reason = t["reason"]
     if p["metadata"].get("deletionTimestamp"):
         reason = "Terminating"
     return [p["metadata"]["name"], f"{ready}/{total}", reason, restarts, human_age(p["metadata"].get(
@@ -133,6 +136,26 @@ def _pvc_row(c):
             "<unset>", human_age(c["metadata"].get("creationTimestamp"))]
 
 
+def _job_row(j):
+    spec, st = j.get("spec") or {}, j.get("status") or {}
+    conds = {c.get("type"): c.get("status") for c in st.get("conditions") or []}
+    status = ("Complete" if conds.get("Complete") == "True" else "Failed" if conds.get("Failed") == "True"
+              else "Suspended" if spec.get("suspend") else "Running")
+    start, end = st.get("startTime"), st.get("completionTime")
+    duration = ""
+    if start:
+        secs = int((parse_rfc3339(end) if end else time.time()) - parse_rfc3339(start))
+        duration = f"{secs}s" if secs < 120 else f"{secs // 60}m"
+    return [j["metadata"]["name"], status, f"{st.get('succeeded', 0)}/{spec.get('completions', 1)}", duration,
+            human_age(j["metadata"].get("creationTimestamp"))]
+
+
+def _pdb_row(p):
+    spec, st = p.get("spec") or {}, p.get("status") or {}
+    return [p["metadata"]["name"], str(spec.get("minAvailable", "N/A")), str(spec.get("maxUnavailable", "N/A")),
+            st.get("disruptionsAllowed", 0), human_age(p["metadata"].get("creationTimestamp"))]
+
+
 PRINTERS = {
     "Pod": ([_col("Name", fmt="name"), _col("Ready"), _col("Status"), _col("Restarts", "string"), _col("Age"),
              _col("IP", priority=1), _col("Node", priority=1), _col("Nominated Node", priority=1),
@@ -162,6 +185,9 @@ PRINTERS = {
     "PersistentVolumeClaim": ([_col("Name", fmt="name"), _col("Status"), _col("Volume"), _col("Capacity"),
                                _col("Access Modes"), _col("StorageClass"), _col("VolumeAttributesClass"),
                                _col("Age")], _pvc_row),
+    "Job": ([_col("Name", fmt="name"), _col("Status"), _col("Completions"), _col("Duration"), _col("Age")], _job_row),
+    "PodDisruptionBudget": ([_col("Name", fmt="name"), _col("Min Available"), _col("Max Unavailable"),
+                             _col("Allowed Disruptions", "integer"), _col("Age")], _pdb_row),
     "Event": ([_col("Last Seen"), _col("Type"), _col("Reason"), _col("Object"), _col("Message")], _event_row),
 }
 DEFAULT = ([_col("Name", fmt="name"), _col("Age")],

@@ -11,6 +11,7 @@ import html
 import json
 import random
 import re
+import socket
 import threading
 import time
 import uuid
@@ -55,6 +56,7 @@ class MidtransSimulator:
         self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
         self._server.daemon_threads = True
         self._server.sim = self
+        self._server.open_connections = set()  # keep-alive connections, closed by stop()
         self.port = self._server.server_address[1]
         self._thread = threading.Thread(target=self._server.serve_forever, args=(0.05,), name="midtrans-sim", daemon=True)
         self._thread.start()
@@ -64,6 +66,12 @@ class MidtransSimulator:
         if self._server:
             self._server.shutdown()
             self._server.server_close()
+            # Idle keep-alive connections would otherwise keep being served after stop().
+            for conn in list(self._server.open_connections):
+                try:
+                    conn.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
             self._server = None
         self._notifier.close()
 
@@ -338,7 +346,20 @@ _ROUTES = [(method, re.compile(pattern + r"/?$"), name) for method, pattern, nam
 
 
 class _Handler(BaseHTTPRequestHandler):
+    # Headers and body leave in separate writes: without TCP_NODELAY, Nagle + the client's delayed ACK add ~40 ms.
+    disable_nagle_algorithm = True
     server_version = "MidtransSimulator/1.0"
+    # Persistent connections like the real API (every response has a Content-Length): a client reusing its
+    # connection pays no TCP setup per call.
+    protocol_version = "HTTP/1.1"
+
+    def setup(self):
+        super().setup()
+        self.server.open_connections.add(self.connection)
+
+    def finish(self):
+        self.server.open_connections.discard(self.connection)
+        super().finish()
 
     @property
     def sim(self) -> MidtransSimulator:

@@ -458,11 +458,9 @@ def test_five_thousand_pods(api):
     with KubeSimulator(port=0, pod_start_delay=0, system_workloads=False) as big:
         code, body = http(big, "POST", "/_sim/seed", {"nodes": 50, "pods": 5000})
         assert code == 200 and json.loads(body)["total_pods"] == 5000
-        t0 = time.time()
+        # How fast is bench/cluster.py's business; here only that the whole list comes back.
         code, raw = http(big, "GET", "/api/v1/pods")
-        elapsed = time.time() - t0
         assert code == 200 and len(json.loads(raw)["items"]) == 5000
-        assert elapsed < 2.0, f"listing 5000 pods took {elapsed:.2f}s"
         core = clients(big.url)[0]
         resp = core.list_pod_for_all_namespaces(_preload_content=False)
         assert len(json.loads(resp.data)["items"]) == 5000
