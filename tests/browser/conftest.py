@@ -16,7 +16,6 @@ Chromium or Playwright missing: outside CI the tests are skipped with the reason
 """
 from __future__ import annotations
 
-import copy
 import os
 import shutil
 import tempfile
@@ -28,6 +27,9 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 from werkzeug.serving import make_server
+
+from simulators import app_settings
+from tests import limiter_state
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -122,20 +124,16 @@ def stack():
     # flask-limiter is one object per process: the last init_app wins the storage, and create_app's
     # `@limiter.limit` decorators add their limits again under the same endpoint names (each request would then be
     # counted twice). Keep the suite's registrations for this app too, and give everything back afterwards.
-    saved_limiter = _limiter_state(limiter)
+    saved_limiter = limiter_state.snapshot(limiter)
     saved_worker_app = jobs.queue._worker_app
     app = create_app(
         "testing",
         SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=REDIS_URL, RATELIMIT_STORAGE_URI=REDIS_URL,
-        UPLOAD_FOLDER=uploads, KUBE_API_URL=kube.url, KUBE_POLL_INTERVAL=0.3, KUBE_PROBE_CACHE_SECONDS=1,
-        GOOGLE_CLIENT_ID=oidc.default_client_id, GOOGLE_CLIENT_SECRET=oidc.default_client_secret,
-        GOOGLE_ISSUERS=(oidc.issuer,), GOOGLE_JWKS_URL=f"{oidc.url}/oauth2/v3/certs",
-        GOOGLE_DISCOVERY_URL=f"{oidc.url}/.well-known/openid-configuration",
-        MIDTRANS_SERVER_KEY=server_key, MIDTRANS_CLIENT_KEY=client_key, MIDTRANS_API_BASE_URL=midtrans.url,
-        MIDTRANS_TIMEOUT=5.0,
+        UPLOAD_FOLDER=uploads, KUBE_POLL_INTERVAL=0.3, KUBE_PROBE_CACHE_SECONDS=1,
+        MIDTRANS_TIMEOUT=5.0, **app_settings(oidc=oidc, kube=kube, midtrans=midtrans),
     )
     if saved_limiter["manager"]["_decorated_limits"]:  # the suite's app registered them already
-        _restore_limiter(limiter, saved_limiter, storage=False)
+        limiter_state.restore(limiter, saved_limiter, storage=False)
     with app.app_context():
         db.create_all()
         seed_demo()
@@ -168,30 +166,10 @@ def stack():
             pass
     with app.app_context():
         db.engine.dispose()
-    _restore_limiter(limiter, saved_limiter)
+    limiter_state.restore(limiter, saved_limiter)
     jobs.queue.set_worker_app(saved_worker_app)
     shutil.rmtree(uploads, ignore_errors=True)
     _drop_database()
-
-
-_MANAGER_STATE = ("_decorated_limits", "_blueprint_limits", "_route_exemptions", "_blueprint_exemptions",
-                  "_endpoint_hints")
-
-
-def _limiter_state(limiter) -> dict:
-    manager = limiter.limit_manager
-    return {"_storage": limiter.__dict__.get("_storage"), "_limiter": limiter.__dict__.get("_limiter"),
-            "manager": {name: {key: copy.copy(value) for key, value in getattr(manager, name).items()}
-                        for name in _MANAGER_STATE if isinstance(getattr(manager, name, None), dict)}}
-
-
-def _restore_limiter(limiter, state: dict, *, storage: bool = True) -> None:
-    if storage:
-        limiter.__dict__.update(_storage=state["_storage"], _limiter=state["_limiter"])
-    for name, saved in state["manager"].items():
-        current = getattr(limiter.limit_manager, name)
-        current.clear()
-        current.update({key: copy.copy(value) for key, value in saved.items()})
 
 
 def _work(app, stop: threading.Event) -> None:

@@ -3,7 +3,7 @@ import re
 from urllib.parse import urlsplit
 
 PUBLIC = {"portal.login", "portal.register_page", "portal.login_google", "portal.login_google_callback",
-          "portal.static"}
+          "portal.forgot_password", "portal.reset_password", "portal.static"}
 
 
 def _portal_rules(app):

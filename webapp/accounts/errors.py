@@ -66,6 +66,27 @@ class UserHasActiveSubscriptions(DomainError):
     status, message = 409, "User has active subscriptions"
 
 
+# Password reset (accounts.password_reset). One class per failure; the link's holder learns which one.
+class InvalidPasswordResetToken(DomainError):
+    status, message = 400, "This password reset link is invalid. Please request a new one."
+
+
+class PasswordResetTokenExpired(DomainError):
+    status, message = 400, "This password reset link has expired. Please request a new one."
+
+
+class PasswordResetTokenUsed(DomainError):
+    status, message = 400, "This password reset link has already been used. Please request a new one."
+
+
+class InvalidNewPassword(DomainError):
+    status, message = 400, "Password must be 6 to 72 characters"
+
+
+class PasswordResetNotConfigured(DomainError):
+    status, message = 503, "Password reset is not configured"
+
+
 # Google sign-in. AU4/AU9 render these in the "Google envelope" ({success, error}); AU8 in the standard one.
 class GoogleNotConfigured(DomainError):
     status, message = 503, "Google OAuth is not configured"
@@ -105,3 +126,9 @@ class GoogleNotLinked(DomainError):
 
 class GoogleUnlinkNeedsPassword(DomainError):
     status, message = 400, "Cannot unlink Google account. Please set a password first to maintain account access."
+
+
+class PasswordTooLong(DomainError):
+    """bcrypt reads 72 bytes at most: a longer password (multi-byte characters count per byte) is refused."""
+
+    status, message = 400, "Password must not exceed 72 characters"

@@ -1,4 +1,4 @@
-"""Accounts: users (with their wallet columns) and refresh tokens."""
+"""Accounts: users (with their wallet columns), refresh tokens and password-reset tokens."""
 from __future__ import annotations
 
 import enum
@@ -7,7 +7,7 @@ from datetime import datetime
 from sqlalchemy import BigInteger, Boolean, CheckConstraint, DateTime, Enum, ForeignKey, Index, Integer, String
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
-from ..db import IdMixin, TimestampMixin
+from ..db import IdMixin, TimestampMixin, utcnow
 from ..extensions import db
 
 
@@ -85,3 +85,22 @@ class RefreshToken(IdMixin, TimestampMixin, db.Model):
     revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
     user: Mapped[User] = relationship(back_populates="refresh_tokens")
+
+
+class PasswordResetToken(IdMixin, db.Model):
+    """A single-use password-reset link (accounts.password_reset), stored only as the SHA-256 digest of its token.
+
+    Spent with one conditional UPDATE (`used_at IS NULL AND expires_at > now`), so two concurrent uses of the same
+    link cannot both succeed; a successful reset also marks the user's other outstanding links used.
+    """
+
+    __tablename__ = "password_reset_tokens"
+    __table_args__ = (Index("ix_password_reset_tokens_user_id", "user_id"),
+                      Index("ix_password_reset_tokens_expires_at", "expires_at"))
+
+    user_id: Mapped[str] = mapped_column(ForeignKey("users.id", ondelete="CASCADE"))
+    token_digest: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_ip: Mapped[str | None] = mapped_column(String(45))

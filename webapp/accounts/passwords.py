@@ -11,7 +11,13 @@ _DUMMY_HASH = bcrypt.hashpw(b"poddesk-timing-equaliser", bcrypt.gensalt(rounds=1
 
 
 def hash_password(password: str, rounds: int = 12) -> str:
-    return bcrypt.hashpw(password.encode("utf-8"), bcrypt.gensalt(rounds=rounds)).decode("ascii")
+    encoded = password.encode("utf-8")
+    if len(encoded) > MAX_PASSWORD_BYTES:
+        # Input schemas refuse these first; this keeps every other caller (forms, CLI) from a bcrypt ValueError.
+        from .errors import PasswordTooLong
+
+        raise PasswordTooLong()
+    return bcrypt.hashpw(encoded, bcrypt.gensalt(rounds=rounds)).decode("ascii")
 
 
 def verify_password(password: str, password_hash: str | None) -> bool:

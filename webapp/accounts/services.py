@@ -196,6 +196,11 @@ def change_password(user: User, *, current_password: str | None, new_password: s
             raise CurrentPasswordRequired()
         if not verify_password(current_password, user.password_hash):
             raise WrongCurrentPassword()
+    set_password(user, new_password)
+
+
+def set_password(user: User, new_password: str) -> None:
+    """Store a new password hash and end every session (refresh tokens, access tokens, console/portal cookies)."""
     user.password_hash = hash_password(new_password, current_app.config["BCRYPT_ROUNDS"])
     logout_everywhere(user)
 

@@ -1,13 +1,14 @@
 """Bearer-token guards for the JSON API: `user_required` and `admin_required`.
 
 Both load the user on every request (one primary-key read), so deactivation, deletion and role changes
-take effect at once. Guards run before validation, like the original's middleware order.
+take effect at once. Guards run before validation, like the original's middleware order. Answers to an
+authenticated request are marked `Cache-Control: private, no-store`.
 """
 from __future__ import annotations
 
 import functools
 
-from flask import g, request
+from flask import after_this_request, g, request
 
 from ..accounts.errors import AccessTokenRequired, InsufficientPermissions
 from ..accounts.models import User
@@ -32,7 +33,14 @@ def _authenticate() -> User:
         raise AccessTokenRequired()
     user = authenticate_access_token(token)
     g.api_user = user
+    after_this_request(_private)
     return user
+
+
+def _private(response):
+    """An authenticated answer is one account's data: never stored by a browser or a proxy."""
+    response.headers.setdefault("Cache-Control", "private, no-store")
+    return response
 
 
 def user_required(view):

@@ -5,7 +5,9 @@ from flask import Blueprint, current_app, request
 from sqlalchemy import func, select
 
 from ..accounts import google as google_signin
+from ..accounts import password_reset
 from ..accounts import services as accounts
+from ..accounts.limits import login_limits, password_reset_limits
 from ..errors import DomainError
 from ..extensions import db, limiter
 from ..subscriptions.models import Subscription
@@ -14,17 +16,6 @@ from .auth import admin_required, current_api_user, user_required
 from .envelope import created, google_error, google_ok, ok
 from .presenters import admin_user_row, user_basic, user_full, user_no_password
 from .validation import validate
-
-
-def _login_email_key() -> str:
-    """Per-account limiter key: failed logins count against the email, whatever the client IP."""
-    body = request.get_json(silent=True)
-    email = body.get("email") if isinstance(body, dict) else None
-    return f"login:{email.strip().lower()}" if isinstance(email, str) else f"login-ip:{request.remote_addr}"
-
-
-def _failed(response) -> bool:
-    return response.status_code in (401, 403)
 
 
 def register(bp: Blueprint) -> None:
@@ -44,8 +35,7 @@ def register(bp: Blueprint) -> None:
                                                         "refreshToken": session.refresh_token})
 
     @bp.post("/auth/login")
-    @limiter.limit(limit("LOGIN_RATE_LIMIT"))
-    @limiter.limit(limit("LOGIN_FAILURE_LIMIT"), key_func=_login_email_key, deduct_when=_failed)
+    @login_limits  # per address, and failures per account shared with the portal and console sign-in forms
     @validate(body=s.LoginBody)
     def auth_login(body: s.LoginBody):
         """Log in with email and password."""
@@ -65,6 +55,24 @@ def register(bp: Blueprint) -> None:
         return ok("Token refreshed successfully", {
             "accessToken": session.access_token, "refreshToken": session.refresh_token,
             "user": {"id": user.id, "name": user.name, "email": user.email, "role": user.role.value}})
+
+    @bp.post("/auth/forgot-password")
+    @password_reset_limits(per_email=True)
+    @validate(body=s.ForgotPasswordBody)
+    def auth_forgot_password(body: s.ForgotPasswordBody):
+        """Send a password reset link to the email's account, if there is one (same answer either way)."""
+        password_reset.request_password_reset(body.email, requested_ip=request.remote_addr)
+        db.session.commit()
+        return ok(password_reset.GENERIC_REQUEST_MESSAGE)
+
+    @bp.post("/auth/reset-password")
+    @password_reset_limits(per_email=False)
+    @validate(body=s.ResetPasswordBody)
+    def auth_reset_password(body: s.ResetPasswordBody):
+        """Set a new password with a reset link's token (single use); every existing session ends."""
+        password_reset.reset_password(body.token, body.password)
+        db.session.commit()
+        return ok("Password has been reset successfully. Please log in with your new password.")
 
     @bp.get("/auth/profile")
     @user_required

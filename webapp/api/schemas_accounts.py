@@ -1,6 +1,7 @@
 """Request schemas of the accounts routes, with the original's exact messages."""
 from __future__ import annotations
 
+from ..accounts.passwords import MAX_PASSWORD_BYTES
 from .validation import Boolean, Enum, Integer, Schema, String
 
 PHONE_PATTERN = r"^(\+62|62|0)8[1-9][0-9]{6,9}$"
@@ -14,7 +15,7 @@ NAME_MESSAGES = {"string.base": "Name must be a string", "string.min": "Name mus
 
 class RegisterBody(Schema):
     email: String(email=True, trim=True, max_length=254)
-    password: String(min_length=6, max_length=72)
+    password: String(min_length=6, max_length=72, max_bytes=MAX_PASSWORD_BYTES)
     name: String(2, 50, trim=True)
     phone: String(pattern=PHONE_PATTERN, trim=True) = None
     role: Enum("USER", "ADMINISTRATOR") = None  # accepted for old clients, ignored
@@ -81,7 +82,7 @@ class AvatarBody(Schema):
 
 class PasswordChangeBody(Schema):
     currentPassword: String(max_length=1024) = None
-    newPassword: String(min_length=6, max_length=72)
+    newPassword: String(min_length=6, max_length=72, max_bytes=MAX_PASSWORD_BYTES)
 
     messages = {
         "currentPassword": {"string.base": "Current password must be a string"},
@@ -89,6 +90,25 @@ class PasswordChangeBody(Schema):
                         "string.min": "New password must be at least 6 characters",
                         "string.max": "New password must not exceed 72 characters",
                         "any.required": "New password is required"},
+    }
+
+
+class ForgotPasswordBody(Schema):
+    email: String(email=True, trim=True, max_length=254)
+
+    messages = {"email": EMAIL_MESSAGES}
+
+
+class ResetPasswordBody(Schema):
+    token: String(max_length=128)
+    password: String(min_length=6, max_length=72, max_bytes=MAX_PASSWORD_BYTES)
+
+    messages = {
+        "token": {"string.base": "Token must be a string", "string.empty": "Token is required",
+                  "string.max": "This password reset link is invalid. Please request a new one.",
+                  "any.required": "Token is required"},
+        "password": {"string.base": "Password must be a string", "string.min": "Password must be at least 6 characters",
+                     "string.max": "Password must not exceed 72 characters", "any.required": "Password is required"},
     }
 
 
@@ -103,7 +123,7 @@ class AdminCreateUserBody(Schema):
     name: String(2, 50, trim=True)
     email: String(email=True, trim=True, max_length=254)
     phone: String(pattern=PHONE_PATTERN, trim=True) = None
-    password: String(min_length=6, max_length=72)
+    password: String(min_length=6, max_length=72, max_bytes=MAX_PASSWORD_BYTES)
     role: Enum("USER", "ADMINISTRATOR") = "USER"
     avatar: String(uri=True, trim=True, max_length=2048) = None
 

@@ -1,4 +1,7 @@
-"""Console sign-in and sign-out (`console_auth.login`, `console_auth.logout`) at /admin/login and /admin/logout."""
+"""Console sign-in and sign-out (`console_auth.login`, `console_auth.logout`) at /admin/login and /admin/logout.
+
+Sign-in attempts are limited per client address and failures per account (`accounts.limits`, one bucket shared
+with the API and the portal)."""
 from __future__ import annotations
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -8,6 +11,7 @@ from wtforms import EmailField, HiddenField, PasswordField
 from wtforms.validators import InputRequired, Length
 
 from ..accounts import google_web
+from ..accounts.limits import login_limits, mark_login_failed
 from ..errors import DomainError
 from ..web import fresh_session, safe_next
 from ..extensions import limiter
@@ -40,7 +44,7 @@ def create_auth_blueprint() -> Blueprint:
     login_limit = lambda: current_app.config["LOGIN_RATE_LIMIT"]  # noqa: E731  (read per request)
 
     @bp.route("/login", methods=["GET", "POST"])
-    @limiter.limit(login_limit, methods=["POST"])
+    @login_limits  # per address, and failures per account shared with the API and the portal
     def login():
         if current_user.is_authenticated and getattr(current_user, "is_admin", False) and current_user.is_active:
             return redirect(safe_next(request.args.get("next")) or _default_target())
@@ -53,6 +57,7 @@ def create_auth_blueprint() -> Blueprint:
             try:
                 user = authenticate_console(form.email.data or "", form.password.data or "")
             except DomainError as exc:
+                mark_login_failed()
                 form.form_errors.append(exc.text)
             else:
                 if not user.is_admin:

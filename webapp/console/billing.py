@@ -3,7 +3,8 @@ their runs) and the notification Outbox page.
 
 "Run now" never runs a pass in the request: it records a queued run (Redis) and enqueues
 `jobs.billing.run_job` through the job outbox (after the commit); the run page shows its status and result,
-refreshing itself until the job is done. Charts use the local `static/vendor/plotly.min.js` (no CDN).
+refreshing itself until the job is done. Charts are embedded as JSON (`console.charts.figure_html`, no inline script) and drawn by `static/console/charts.js` with
+the local `static/vendor/plotly.min.js` (no CDN).
 """
 from __future__ import annotations
 
@@ -26,10 +27,9 @@ class RunJobForm(SecureForm):
 
 
 def _figure_html(fig) -> str:
-    import plotly.io as pio
+    from .charts import figure_html
 
-    return pio.to_html(fig, include_plotlyjs=False, full_html=False, config={"displaylogo": False, "responsive": True},
-                       default_height="320px")
+    return figure_html(fig, height=320)
 
 
 def charts(data: dict) -> dict[str, str]:

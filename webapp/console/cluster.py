@@ -1,7 +1,7 @@
 """Console pages of the live Kubernetes cluster (Plotly) and of the app instances, under the "Cluster" menu.
 
-Pages read through `cluster.monitoring` (one list call per resource) and render figures server-side with
-`plotly.io.to_html(fig, full_html=False, include_plotlyjs=False)`; plotly.js itself is served from
+Pages read through `cluster.monitoring` (one list call per resource) and build figures server-side, embedded as JSON by
+`console.charts.figure_html` (no inline script) and drawn by `static/console/charts.js` with the local
 `static/vendor/plotly.min.js` (no CDN). When the cluster cannot be reached a page answers 200 with a banner.
 Tables are sorted, filtered and paged on the server (a cluster can have thousands of pods).
 Instance actions (restart, stop, start, retry) call `cluster.services` through `call_service`.
@@ -18,6 +18,7 @@ from markupsafe import Markup, escape
 from ..cluster.client import ClusterUnavailable
 from ..cluster.models import InstanceStatus, ServiceInstance
 from .base import SecureBaseView, SecureModelView, call_service, current_admin
+from .charts import figure_html
 
 PAGE_SIZE = 100
 CATEGORY = "Cluster"
@@ -35,11 +36,8 @@ def _read(fn: Callable, *args, **kwargs):
 
 
 def _figure_html(fig) -> Markup:
-    import plotly.io as pio
-
     fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=360, template="plotly_white")
-    return Markup(pio.to_html(fig, full_html=False, include_plotlyjs=False, config={"displaylogo": False,
-                                                                                    "responsive": True}))
+    return figure_html(fig)
 
 
 def age(timestamp: str | None, now: datetime | None = None) -> str:

@@ -4,8 +4,8 @@ Numbers come from `reporting.dashboard` (a fixed number of aggregate queries); e
 list behind it, with that list's own filter arguments. The filter argument names are looked up on the list view
 at render time (`ListLinks`), so a list that changes its filters keeps working links: where a list has no
 matching filter the link falls back to the list itself (the closest list), never to a broken URL.
-Figures are rendered on the server (`plotly.io.to_html(..., include_plotlyjs=False)`); plotly.js is the local
-`static/vendor/plotly.min.js`.
+Figures are built on the server and embedded as JSON (`console.charts.figure_html`, no inline script); the local
+`static/vendor/plotly.min.js` and `static/console/charts.js` draw them.
 """
 from __future__ import annotations
 
@@ -107,12 +107,11 @@ def dashboard_links(admin, kpis: dict, statuses: dict) -> dict:
 
 # ------------------------------------------------------------------------------------------------ charts
 def _figure_html(fig) -> Markup:
-    import plotly.io as pio
+    from .charts import figure_html
 
     fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=340, template="plotly_white",
                       legend={"orientation": "h"})
-    return Markup(pio.to_html(fig, full_html=False, include_plotlyjs=False,
-                              config={"displaylogo": False, "responsive": True}))
+    return figure_html(fig)
 
 
 def charts(data: dict) -> dict[str, Markup]:

@@ -6,6 +6,7 @@ Every function records one row through `notify(...)` in the caller's transaction
 - GRACE_PERIOD_REMINDER: per (subscription, billing-zone day) — one a day while in grace;
 - SUBSCRIPTION_SUSPENDED: per (subscription, period end at expiry) — one per expiry;
 - ADMIN_BILLING_SUMMARY: per run id (a day for the cron run, a random id for a manual one).
+- PASSWORD_RESET: per reset token (accounts.password_reset), not a billing message but built the same way.
 Data fields keep the original's names (camelCase), so the console and any client read the same shapes.
 """
 from __future__ import annotations
@@ -127,3 +128,16 @@ def admin_billing_summary(result: dict, *, run_key: str, recipient: str | None, 
             f"{result.get('expired', 0)} expired.")
     return notify(type=NotificationType.ADMIN_BILLING_SUMMARY, dedupe_key=f"billing-summary:{run_key}",
                   subject="Daily billing summary", body=text, recipient=recipient, data=data)
+
+
+def password_reset(*, user, link: str, token_id: str, expires_at: datetime, ttl_minutes: int) -> Notification:
+    """The reset link for `user` (accounts.password_reset), one message per token. The clear token exists only in
+    this body (the database keeps its digest); a successful reset strips the links from the user's reset messages."""
+    data = {"type": "PASSWORD_RESET", "userId": user.id, "tokenId": token_id, "expiresAt": isoformat(expires_at)}
+    return notify(type=NotificationType.PASSWORD_RESET, dedupe_key=f"password-reset:{token_id}",
+                  subject="Reset your PodDesk password",
+                  body=(f"Hello {user.name},\n\nsomeone (hopefully you) asked to reset the password of your PodDesk "
+                        f"account. Open this link to choose a new password:\n\n{link}\n\n"
+                        f"The link works once and expires in {ttl_minutes} minutes. If you did not ask for it, "
+                        "ignore this message: your password stays as it is."),
+                  user=user, data=data)

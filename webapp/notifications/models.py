@@ -26,6 +26,7 @@ class NotificationType(str, enum.Enum):
     TICKET_OPENED = "TICKET_OPENED"
     TICKET_REPLIED = "TICKET_REPLIED"
     TICKET_CLOSED = "TICKET_CLOSED"
+    PASSWORD_RESET = "PASSWORD_RESET"
 
 
 class NotificationStatus(str, enum.Enum):
