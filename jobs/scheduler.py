@@ -213,7 +213,9 @@ def start_inprocess_scheduler(app, *, interval: int = 10) -> threading.Thread:
 
 
 def main(argv: list[str] | None = None) -> int:
-    logging.basicConfig(level=os.environ.get("LOG_LEVEL", "INFO"), format="%(asctime)s %(name)s %(message)s")
+    from webapp.observability import configure_logging
+
+    configure_logging()  # JSON lines on stderr (LOG_FORMAT / LOG_LEVEL), like the web app and the worker
     from webapp import create_app
 
     try:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import contextlib
 import itertools
 import secrets
+import select
 import string
 import time
 from datetime import datetime, timezone
@@ -40,8 +41,12 @@ def new_id() -> str:
     ordered in the primary-key index, and rows made in the same millisecond sort in creation order); clients
     of the original validate ids as alphanumeric, 20-30 characters.
     """
+    # 12 random base-36 digits from one draw (uniform like 12 secrets.choice calls, ~6x cheaper: bulk inserts)
     return ("c" + _base36(int(time.time() * 1000), 8) + _base36(next(_counter) % 36**4, 4)
-            + "".join(secrets.choice(_ALPHABET) for _ in range(12)))
+            + _base36(secrets.randbelow(_RANDOM_SPAN), 12))
+
+
+_RANDOM_SPAN = 36**12
 
 
 def utcnow() -> datetime:
@@ -115,3 +120,50 @@ def unit_of_work():
 
 def is_postgres() -> bool:
     return db.engine.dialect.name == "postgresql"
+
+
+# ------------------------------------------------------------------------------------------ connection checks
+_LAST_USED = "poddesk_last_used"
+
+
+def ping_idle_connections(engine, idle_seconds: float) -> None:
+    """Check a pooled connection with `SELECT 1` only when it sat unused for more than `idle_seconds`.
+
+    `pool_pre_ping` paid that round trip on every checkout (about a quarter of a cached API request's time). Instead
+    a connection is pinged when it sat idle that long, or when its socket is readable: an idle connection has
+    nothing to read unless the server (or a proxy) closed it, so a restart's dropped connections are seen without a
+    round trip (one zero-timeout poll). A failed ping makes the pool discard it and connect again (SQLAlchemy's
+    pessimistic recipe). A connection that dies between this check and its statement fails that statement with a
+    disconnect error: SQLAlchemy invalidates the whole pool and the request answers 503.
+    """
+    from sqlalchemy import exc
+
+    @event.listens_for(engine, "connect")
+    def _fresh(dbapi_connection, record) -> None:
+        record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkin")
+    def _returned(dbapi_connection, record) -> None:
+        if record is not None:
+            record.info[_LAST_USED] = time.monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _check(dbapi_connection, record, proxy) -> None:
+        last = record.info.get(_LAST_USED)
+        if last is not None and time.monotonic() - last <= idle_seconds and not _readable(dbapi_connection):
+            return
+        try:
+            engine.dialect.do_ping(dbapi_connection)
+        except Exception as error:  # noqa: BLE001 - any failure: the pool discards it and connects again
+            raise exc.DisconnectionError(str(error)) from error
+        record.info[_LAST_USED] = time.monotonic()
+
+
+def _readable(dbapi_connection) -> bool:
+    """True when the idle connection's socket has something to read (normally: the server closed it)."""
+    try:
+        poller = select.poll()
+        poller.register(dbapi_connection.fileno(), select.POLLIN)
+        return bool(poller.poll(0))
+    except (AttributeError, OSError, ValueError):  # no socket to look at: let the ping decide
+        return True

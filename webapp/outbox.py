@@ -4,7 +4,8 @@
 (no network call inside it). After the commit the row is pushed to Redis/RQ; if Redis is down the row
 stays undispatched and `dispatch_pending()` (run by the scheduler and at worker start) pushes it later.
 Nothing is lost, and nothing is enqueued for work that was rolled back. The RQ job id is the outbox
-row id, so a re-dispatch never creates a second job; jobs are idempotent all the same.
+row id, so a re-dispatch never creates a second job; jobs are idempotent all the same. The row keeps the id of
+the request that enqueued it (`request_id`), which follows the job into RQ and its log lines.
 """
 from __future__ import annotations
 
@@ -33,11 +34,16 @@ class OutboxJob(IdMixin, db.Model):
     dispatched_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     last_error: Mapped[str | None] = mapped_column(Text)
+    # The request that asked for the work (webapp.observability): the job's log lines carry it too.
+    request_id: Mapped[str | None] = mapped_column(String(64))
 
 
 def enqueue(func: str, *args, queue: str = "default", **kwargs) -> OutboxJob:
     """Schedule `func(*args, **kwargs)` (a dotted path under `jobs.`) to run after this transaction commits."""
-    row = OutboxJob(func=func, args=list(args), kwargs=kwargs, queue=queue, attempts=0)
+    from .observability import current_request_id
+
+    row = OutboxJob(func=func, args=list(args), kwargs=kwargs, queue=queue, attempts=0,
+                    request_id=current_request_id())
     db.session.add(row)
     db.session.flush()
     job_id = row.id
@@ -58,7 +64,7 @@ def dispatch_pending(ids: list[str] | None = None, *, limit: int = 500) -> int:
             query = query.with_for_update(skip_locked=True)
         for row in session.execute(query).scalars().all():
             try:
-                push(row.func, row.args, row.kwargs, queue=row.queue, job_id=row.id)
+                push(row.func, row.args, row.kwargs, queue=row.queue, job_id=row.id, request_id=row.request_id)
             except Exception as exc:  # noqa: BLE001 - Redis down or refusing: keep the row for the next sweep
                 log.warning("could not enqueue %s (%s): %s", row.func, row.id, exc)
                 session.execute(update(OutboxJob).where(OutboxJob.id == row.id).values(

@@ -18,6 +18,8 @@ from ..errors import DomainError, TooManyRequests
 
 log = logging.getLogger(__name__)
 
+SERVICE_UNAVAILABLE = "Service temporarily unavailable"
+
 
 def envelope(status: int, message: str, data=None):
     body = {
@@ -90,9 +92,31 @@ def register_error_handlers(app: Flask) -> None:
             return envelope(400, "Bad request")
         return envelope(error.code or 500, error.name)
 
+    from redis.exceptions import ConnectionError as RedisConnectionError
+    from redis.exceptions import TimeoutError as RedisTimeoutError
+    from sqlalchemy.exc import InterfaceError, OperationalError
+    from sqlalchemy.exc import TimeoutError as PoolTimeoutError
+
+    @app.errorhandler(OperationalError)
+    @app.errorhandler(InterfaceError)
+    @app.errorhandler(PoolTimeoutError)
+    @app.errorhandler(RedisConnectionError)
+    @app.errorhandler(RedisTimeoutError)
+    def handle_dependency_down(error: Exception):
+        # PostgreSQL or Redis unreachable (restart, network cut, pool exhausted): a clean, retryable 503.
+        log.error("dependency unavailable on %s %s: %s", request.method, request.path,
+                  str(error).splitlines()[0] if str(error) else type(error).__name__)
+        if _is_api_request():
+            response, status = envelope(503, SERVICE_UNAVAILABLE)
+            response.headers["Retry-After"] = "5"
+            return response, status
+        return (f"<!doctype html><title>{SERVICE_UNAVAILABLE}</title><h1>{SERVICE_UNAVAILABLE}</h1>"
+                "<p>Please try again in a moment.</p>", 503, {"Retry-After": "5"})
+
     @app.errorhandler(Exception)
     def handle_unexpected(error: Exception):
         log.exception("unhandled error on %s %s", request.method, request.path)
         if _is_api_request():
-            return jsonify({"success": False, "message": "Internal server error"}), 500
+            # The original sent {success, message} only; the full envelope keeps both keys for its clients.
+            return envelope(500, "Internal server error")
         return "Internal server error", 500
