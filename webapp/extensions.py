@@ -1,4 +1,8 @@
 """Flask extensions, created once here and bound to an app in `create_app`."""
+import re
+
+import orjson
+from flask.json.provider import DefaultJSONProvider
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from flask_login import LoginManager
@@ -38,3 +42,39 @@ def forget_route_limits() -> None:
     """
     limiter.limit_manager._decorated_limits.clear()
     limiter._marked_for_limiting.clear()
+
+
+# Numbers the two libraries print differently: exponent notation (the standard library writes "1e-05", orjson
+# "1e-5") and magnitudes below 1e-4 (the standard library "2.5e-05", orjson "0.000025"). A string that happens to
+# look like one only costs the slower path.
+_DIFFERENT_NUMBER = re.compile(rb"(?:^|[:,\[])-?(?:\d+(?:\.\d+)?[eE][-+]?\d|0\.0000)")
+
+
+class FastJSONProvider(DefaultJSONProvider):
+    """Flask's JSON provider, with response bodies serialised by orjson when that gives the very same bytes.
+
+    jsonify was a tenth of a cached catalog request's CPU. orjson keeps key order and writes compact JSON like
+    Flask's compact mode; whenever its output could differ from the standard library's it is not used: non-ASCII
+    text (Flask escapes it as \\uXXXX), values orjson refuses (integers beyond 64 bits, non-string keys), floats in
+    exponent notation or below 1e-4 (`1e-05` versus `1e-5` / `0.00001`), DEL characters, and debug/indented output.
+    (Floats otherwise print alike: both write the shortest repr. Two differences remain where Flask's own answer is
+    unusable: a NaN, which Flask writes as invalid JSON, becomes null, and a plain Enum, which Flask cannot
+    serialise (500), is written as its value.) Other uses of
+    `app.json` (templates' `tojson`, sessions) keep the standard library.
+    """
+
+    _OPTIONS = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
+
+    def response(self, *args, **kwargs):
+        if self.compact is False or (self.compact is None and self._app.debug) or self.sort_keys \
+                or not self.ensure_ascii:
+            return super().response(*args, **kwargs)
+        obj = self._prepare_response_obj(args, kwargs)
+        try:
+            body = orjson.dumps(obj, default=self.default, option=self._OPTIONS)
+        except (TypeError, orjson.JSONEncodeError):
+            body = None
+        # DEL is ASCII but the standard library escapes it (\u007f).
+        if body is None or not body.isascii() or b"\x7f" in body or _DIFFERENT_NUMBER.search(body):
+            return self._app.response_class(f"{self.dumps(obj, separators=(',', ':'))}\n", mimetype=self.mimetype)
+        return self._app.response_class(body + b"\n", mimetype=self.mimetype)

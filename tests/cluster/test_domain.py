@@ -5,7 +5,7 @@ import json
 from datetime import timedelta
 
 import pytest
-from sqlalchemy import update
+from sqlalchemy import select, update
 from sqlalchemy.exc import IntegrityError
 
 from webapp.cluster import health, operations, workloads
@@ -17,6 +17,7 @@ from webapp.cluster.models import ServiceInstance
 from webapp.cluster.status import InvalidTransitionTable, transition
 from webapp.db import utcnow
 from webapp.extensions import db
+from webapp.outbox import OutboxJob
 
 from .fixtures import ghost_plan, new_instance, objects_of, run_jobs, running_instance
 
@@ -119,8 +120,21 @@ def test_reconciler_repairs_stuck_rows(app, make, kube_sim):
     db.session.execute(update(ServiceInstance).where(ServiceInstance.id.in_([stuck.id, restarting.id]))
                        .values(updated_at=old))
     db.session.commit()
+
+    def provision_jobs():
+        return [r.func for r in db.session.execute(select(OutboxJob.func, OutboxJob.args)).all()
+                if r.args == [stuck.id] and r.func == "jobs.cluster.provision_instance"]
+
+    before = len(provision_jobs())
     repaired = operations.reconcile_stale()
-    assert repaired == {stuck.id: "ERROR", restarting.id: "RUNNING"}
+    # A lost provisioning job is enqueued once more first (a killed worker must not leave a paid instance in ERROR).
+    assert repaired == {stuck.id: "RESUBMITTED", restarting.id: "RUNNING"}
+    assert (reload(stuck).status, reload(stuck).health_status) == (S.PROVISIONING, operations.RESUBMITTED)
+    assert len(provision_jobs()) == before + 1
+    # Stuck again after that try: ERROR, as before.
+    db.session.execute(update(ServiceInstance).where(ServiceInstance.id == stuck.id).values(updated_at=old))
+    db.session.commit()
+    assert operations.reconcile_stale() == {stuck.id: "ERROR"}
     assert reload(stuck).health_status == "Provisioning failed: timed out"
     assert reload(fresh).status is S.PENDING
 

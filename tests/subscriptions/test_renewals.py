@@ -245,7 +245,15 @@ def test_one_failing_subscription_never_aborts_the_batch(make, monkeypatch):
             raise RuntimeError("database hiccup")
         return real_debit(user_id, amount, **kw)
 
+    real_post_debits = ledger.post_debits
+
+    def post_debits(entries, balances):  # the set-based path (PostgreSQL): the whole batch fails, then is redone
+        if any(entry.subscription_id == bad for entry in entries):  # row by row, where debit() fails for `bad`
+            raise RuntimeError("database hiccup")
+        return real_post_debits(entries, balances)
+
     monkeypatch.setattr(ledger, "debit", debit)
+    monkeypatch.setattr(ledger, "post_debits", post_debits)
     result = run(jkt(2026, 6, 10, 2), batch_size=2)
     assert (result["processed"], result["successful"], result["failed"]) == (5, 4, 1)
     assert result["errors"] == [{"subscriptionId": bad, "userId": subs[2].user_id, "userEmail": subs[2].user.email,

@@ -1,8 +1,13 @@
-"""Customer catalog routes (spec-accounts-catalog C1-C7): signed-in users browse visible services and plans."""
+"""Customer catalog routes (spec-accounts-catalog C1-C7): signed-in users browse visible services and plans.
+
+The rendered `data` of the browse routes is reused across requests until the catalog changes (`catalog.cache`);
+the search route (free text) always reads the database.
+"""
 from __future__ import annotations
 
 from flask import Blueprint
 
+from ..catalog import cache
 from ..catalog import services as catalog
 from . import schemas_catalog as s
 from .auth import user_required
@@ -26,46 +31,56 @@ def register(bp: Blueprint) -> None:
     @user_required
     def catalog_categories():
         """Categories with at least one visible service."""
-        return ok("Service categories retrieved successfully",
-                  [{**category_row(category), "_count": {"services": count}}
-                   for category, count in catalog.list_categories()])
+        return ok("Service categories retrieved successfully", cache.cached(("categories",), lambda: [
+            {**category_row(category), "_count": {"services": count}} for category, count in catalog.list_categories()]))
 
     @bp.get("/catalog/services")
     @user_required
     @validate(query=s.CatalogPageQuery)
     def catalog_services(query: s.CatalogPageQuery):
         """Visible services, featured first, with their active plans."""
-        listing = catalog.list_services(page=query.page, limit=query.limit)
-        return ok("All services retrieved successfully",
-                  {"services": _cards(listing), "pagination": _pagination(query.page, query.limit, listing.total)})
+        def build():
+            listing = catalog.list_services(page=query.page, limit=query.limit)
+            return {"services": _cards(listing), "pagination": _pagination(query.page, query.limit, listing.total)}
+
+        return ok("All services retrieved successfully", cache.cached(("services", query.page, query.limit), build))
 
     @bp.get("/catalog/categories/<categorySlug>/services")
     @user_required
     @validate(path=s.CategorySlugPath, query=s.CatalogPageQuery)
     def catalog_category_services(path: s.CategorySlugPath, query: s.CatalogPageQuery):
         """One category and a page of its visible services."""
-        category, listing = catalog.category_services(slug=path.categorySlug, page=query.page, limit=query.limit)
-        return ok("Services retrieved successfully", {
-            "id": category.id, "name": category.name, "slug": category.slug, "description": category.description,
-            "services": _cards(listing), "pagination": _pagination(query.page, query.limit, listing.total)})
+        def build():
+            category, listing = catalog.category_services(slug=path.categorySlug, page=query.page, limit=query.limit)
+            return {"id": category.id, "name": category.name, "slug": category.slug,
+                    "description": category.description, "services": _cards(listing),
+                    "pagination": _pagination(query.page, query.limit, listing.total)}
+
+        return ok("Services retrieved successfully",
+                  cache.cached(("category", path.categorySlug, query.page, query.limit), build))
 
     @bp.get("/catalog/services/<serviceSlug>")
     @user_required
     @validate(path=s.ServiceSlugPath)
     def catalog_service_details(path: s.ServiceSlugPath):
         """A visible service with its active plans and their availability."""
-        service, plans = catalog.service_details(path.serviceSlug)
-        return ok("Service details retrieved successfully", service_card(service, plans, category_fields=WITH_CATEGORY_ID))
+        def build():
+            service, plans = catalog.service_details(path.serviceSlug)
+            return service_card(service, plans, category_fields=WITH_CATEGORY_ID)
+
+        return ok("Service details retrieved successfully", cache.cached(("service", path.serviceSlug), build))
 
     @bp.get("/catalog/services/<serviceSlug>/plans")
     @user_required
     @validate(path=s.ServiceSlugPath)
     def catalog_service_plans(path: s.ServiceSlugPath):
         """The active plans of a visible service."""
-        service, plans = catalog.service_details(path.serviceSlug)
-        return ok("Service plans retrieved successfully", {
-            "serviceId": service.id, "serviceName": service.name, "serviceSlug": service.slug,
-            "plans": [plan_card(plan) for plan in plans]})
+        def build():
+            service, plans = catalog.service_details(path.serviceSlug)
+            return {"serviceId": service.id, "serviceName": service.name, "serviceSlug": service.slug,
+                    "plans": [plan_card(plan) for plan in plans]}
+
+        return ok("Service plans retrieved successfully", cache.cached(("plans", path.serviceSlug), build))
 
     @bp.get("/catalog/search")
     @user_required
@@ -83,6 +98,8 @@ def register(bp: Blueprint) -> None:
     @validate(query=s.FeaturedQuery)
     def catalog_featured(query: s.FeaturedQuery):
         """Featured visible services with their cheapest active plan."""
-        listing = catalog.featured_services(limit=query.limit)
-        return ok("Featured services retrieved successfully", _cards(listing, category_fields=WITH_CATEGORY_ID))
+        def build():
+            return _cards(catalog.featured_services(limit=query.limit), category_fields=WITH_CATEGORY_ID)
+
+        return ok("Featured services retrieved successfully", cache.cached(("featured", query.limit), build))
 

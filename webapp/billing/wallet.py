@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy import and_, bindparam, case, func, or_, select
 
 from ..accounts.errors import UserNotFound
 from ..accounts.models import User
@@ -82,14 +82,33 @@ def _user(user_id: str) -> User:
 
 # ------------------------------------------------------------------------------------------ W1
 def wallet_info(user_id: str) -> dict:
+    """The user, this month's spending and the 10 newest ledger rows (read-only rows: the columns the presenter and
+    `direction` read, not ORM objects). One round trip for both ledger reads: the month's sum rides on every row
+    as an uncorrelated subquery (PostgreSQL computes it once); no rows means no transactions, so a sum of 0."""
     user = _user(user_id)
-    monthly = db.session.execute(select(func.coalesce(func.sum(Transaction.amount), 0)).where(
-        Transaction.user_id == user.id, Transaction.status == TransactionStatus.COMPLETED,
-        Transaction.type.in_((TransactionType.SUBSCRIPTION, TransactionType.UPGRADE)),
-        Transaction.completed_at >= _month_start())).scalar_one()
-    recent = db.session.execute(select(Transaction).where(Transaction.user_id == user.id)
-                                .order_by(Transaction.created_at.desc(), Transaction.id.desc()).limit(10)).scalars().all()
-    return {"user": user, "monthly_spending": int(monthly), "recent": recent}
+    rows = db.session.execute(_wallet_info_statement(), {"user_id": user.id, "month_start": _month_start()}).all()
+    return {"user": user, "monthly_spending": int(rows[0].monthly_spending) if rows else 0, "recent": rows}
+
+
+_wallet_info_stmt = None
+
+
+def _wallet_info_statement():
+    """Built once (statement construction cost more CPU than running it); the values are bound per call."""
+    global _wallet_info_stmt
+    if _wallet_info_stmt is None:
+        user_id = bindparam("user_id")
+        monthly = select(func.coalesce(func.sum(Transaction.amount), 0)).where(
+            Transaction.user_id == user_id, Transaction.status == TransactionStatus.COMPLETED,
+            Transaction.type.in_((TransactionType.SUBSCRIPTION, TransactionType.UPGRADE)),
+            Transaction.completed_at >= bindparam("month_start")).scalar_subquery()
+        _wallet_info_stmt = (
+            select(Transaction.id, Transaction.custom_id, Transaction.type, Transaction.status, Transaction.amount,
+                   Transaction.description, Transaction.created_at, Transaction.completed_at, Transaction.metadata_,
+                   Transaction.balance_before, Transaction.balance_after, monthly.label("monthly_spending"))
+            .where(Transaction.user_id == user_id)
+            .order_by(Transaction.created_at.desc(), Transaction.id.desc()).limit(10))
+    return _wallet_info_stmt
 
 
 # ------------------------------------------------------------------------------------------ W2

@@ -21,6 +21,7 @@ from ..db import is_postgres
 from ..extensions import db
 from ..subscriptions.models import LIVE_STATUSES, Subscription
 from ..cluster.models import ServiceInstance
+from . import cache  # noqa: F401  (its session events version the customer catalog read cache on every commit)
 from .errors import (CategoryNotFound, CategoryTaken, ClearingRequiredField, PlanHasSubscriptions, PlanInUse,
                      PlanNotFound, PlanTypeImmutable, PlanTypeTaken, ServiceCategoryNotFound, ServiceHasSubscriptions,
                      ServiceInUse, ServiceNotFound, ServiceSlugTaken, TotalQuotaBelowUsed)

@@ -300,11 +300,16 @@ def _revert(instance_id: str, current: S, target: S, message: str) -> str:
 
 
 # ------------------------------------------------------------------------------------------------ reconcile
+RESUBMITTED = "Provisioning resubmitted: its job was lost"
+
+
 def reconcile_stale(now=None) -> dict:
     """Fix 11: rows stuck in a transitional status longer than a job can run end in a terminal one.
 
-    PENDING/PROVISIONING → ERROR (+ cleanup: nothing ever ran), RESTARTING → RUNNING, STOPPING → RUNNING,
-    STARTING → STOPPED; the health sweep then reports the truth."""
+    PENDING/PROVISIONING: the provisioning job was lost (its worker killed mid-job, the job stuck in RQ), so it is
+    enqueued once more (status kept, health_status RESUBMITTED, the clock restarts; value "RESUBMITTED"); stuck
+    again after that → ERROR (+ cleanup). RESTARTING → RUNNING, STOPPING → RUNNING, STARTING → STOPPED; the health
+    sweep then reports the truth."""
     now = now or utcnow()
     config = current_app.config
     limit = timedelta(seconds=float(config.get("JOB_TIMEOUT", 600)) + float(config.get("PROVISION_READY_TIMEOUT", 300)))
@@ -314,11 +319,17 @@ def reconcile_stale(now=None) -> dict:
              S.STOPPING: (S.RUNNING, "Stop failed: timed out"),
              S.STARTING: (S.STOPPED, "Start failed: timed out")}
     rows = db.session.execute(select(ServiceInstance.id, ServiceInstance.status, ServiceInstance.updated_at,
-                                     ServiceInstance.namespace)
+                                     ServiceInstance.namespace, ServiceInstance.health_status)
                               .where(ServiceInstance.status.in_(list(moves)))).all()
     repaired, cleanups = {}, []
     for row in rows:
         if as_utc(row.updated_at) > now - limit:
+            continue
+        if row.status in (S.PENDING, S.PROVISIONING) and row.health_status != RESUBMITTED:
+            # A paid-for instance should not end in ERROR because a worker died; one more try (provision resumes).
+            if update_if(row.id, {row.status}, health_status=RESUBMITTED):
+                enqueue_provision(row.id)
+                repaired[row.id] = "RESUBMITTED"
             continue
         target, message = moves[row.status]
         if transition(row.id, target, expected={row.status}, health_status=message):

@@ -26,8 +26,7 @@ from decimal import Decimal, InvalidOperation
 from zoneinfo import ZoneInfo
 
 from flask import current_app
-from sqlalchemy import or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy import bindparam, or_, select
 
 from ..accounts.errors import UserNotFound
 from ..accounts.models import User
@@ -249,7 +248,8 @@ def handle_notification(body: dict) -> NotificationResult:
         log.warning("Midtrans notification with a missing or invalid signature for order %r", body.get("order_id"))
         return NotificationResult(False, "Notification processed", "bad_signature")
     order_id = body["order_id"]
-    row = db.session.get(Transaction, order_id) if len(order_id) <= 25 else None
+    # Only the three columns deciding what to do (no ORM object: the settlement re-reads the row under its lock).
+    row = db.session.execute(_NOTIFIED_ROW, {"id": order_id}).first() if len(order_id) <= 25 else None
     if row is None or not _is_midtrans(row):
         db.session.commit()  # ends the read (nothing written)
         log.warning("Midtrans notification for unknown order %r", order_id)
@@ -274,9 +274,15 @@ def handle_notification(body: dict) -> NotificationResult:
 
 
 # ------------------------------------------------------------------------------------------ state machine
+# Built once: statement construction and cache-key generation are a visible part of a webhook's CPU.
+_LOCK_ROW = (select(Transaction).where(Transaction.id == bindparam("id")).with_for_update()
+             .execution_options(populate_existing=True))
+_NOTIFIED_ROW = select(Transaction.type, Transaction.payment_method, Transaction.status).where(
+    Transaction.id == bindparam("id"))
+
+
 def _lock_row(transaction_id: str) -> Transaction:
-    return db.session.execute(select(Transaction).where(Transaction.id == transaction_id).with_for_update()
-                              .execution_options(populate_existing=True)).scalar_one()
+    return db.session.execute(_LOCK_ROW, {"id": transaction_id}).scalar_one()
 
 
 def _amount(value) -> int | None:
@@ -328,9 +334,15 @@ def apply_provider_status(transaction_id: str, status: dict, *, source: str) -> 
                          after=mismatch["amount_mismatch"], reason="Midtrans amount differs from the order",
                          source="job" if source == "expiry_job" else "api")
             return "amount_mismatch"
-        if not _claim_provider_id(row, status.get("transaction_id")):
+        # One savepoint claims the Midtrans transaction id (unique `idempotency_key`: one Midtrans payment, one
+        # order), credits the wallet and completes the row, under the row lock taken above.
+        provider_id = status.get("transaction_id")
+        key = f"midtrans:{str(provider_id)[:180]}" if provider_id else None
+        posting = ledger.settle_pending(row.id, metadata=meta, counts_as_top_up=True, claim_key=key, locked=row)
+        if posting.key_conflict:
+            log.error("ALERT Midtrans transaction %s already settled another order; %s not credited", provider_id,
+                      transaction_id)
             return "ignored"
-        posting = ledger.settle_pending(row.id, metadata=meta, counts_as_top_up=True)
         return "credited" if posting.applied else "already_completed"
 
     if action == FAILED:
@@ -349,24 +361,6 @@ def apply_provider_status(transaction_id: str, status: dict, *, source: str) -> 
     if row.status != TransactionStatus.COMPLETED:
         row.metadata_ = {**(row.metadata_ or {}), **meta}
     return "unchanged"
-
-
-def _claim_provider_id(row: Transaction, provider_id) -> bool:
-    """Record the Midtrans transaction id in the unique `idempotency_key`: one Midtrans payment, one order."""
-    if not provider_id:
-        return True
-    key = f"midtrans:{str(provider_id)[:180]}"
-    if row.idempotency_key == key:
-        return True
-    try:
-        with db.session.begin_nested():
-            db.session.execute(update(Transaction).where(Transaction.id == row.id,
-                                                         Transaction.idempotency_key.is_(None))
-                               .values(idempotency_key=key).execution_options(synchronize_session=False))
-    except IntegrityError:
-        log.error("ALERT Midtrans transaction %s already settled another order; %s not credited", provider_id, row.id)
-        return False
-    return True
 
 
 def _reverse(row: Transaction, status: dict, meta: dict, source: str) -> str:

@@ -3,14 +3,28 @@ grace reminders. The jobs (`jobs/billing.py`) and the admin routes (B2-B5, B7) c
 
 Exactly-once renewal per (subscription, period), whoever runs the pass and however often:
 - work is claimed in batches with `SELECT ... FOR UPDATE OF subscriptions, users SKIP LOCKED` (PostgreSQL):
-  two workers (cron + a manual run, two replicas) never hold the same subscription, and a claim never waits,
-  so a pass cannot deadlock with the API (which locks user -> subscription);
-- each subscription is renewed inside its own SAVEPOINT: the conditional period advance
-  (`transitions.advance_period`, `WHERE end_date = :expected`) and the ledger debit with the idempotency key
-  `renewal:<subscription id>:<period end date>` (unique index) either both happen or neither does;
-- one failing subscription rolls back its savepoint only; the batch goes on (§5 items 1, 19).
+  two workers (cron + a manual run, two replicas) never hold the same subscription or wallet, and a claim never
+  waits, so a pass cannot deadlock with the API (which locks user -> subscription);
+- the period advance is conditional (`WHERE status = 'ACTIVE' AND end_date = :expected`) and the ledger row
+  carries the idempotency key `renewal:<subscription id>:<period end date>` (unique index): both happen in the
+  same transaction or neither does.
 Batches commit as they go; the pass walks the due rows in (user id, id) order and finishes with a short
-sweep of rows that were locked by someone else when first met.
+sweep of rows that were locked by someone else when first met. An exception between batches (a crash, a kill)
+leaves every committed batch complete and the rest untouched: the next run picks up the rest.
+
+Two ways to run a batch, one set of rules (`decide_renewal`, `decide_failure` decide; both paths obey them):
+- set-based (PostgreSQL, the default there): a batch of up to BATCH_SIZE (1,000) claimed rows is ONE
+  transaction: lock the wallets (`ledger.lock_users`), decide every renewal in (user id, id) order against
+  the running balance (a user's several due subscriptions are paid in subscription-id order while the wallet
+  lasts; one that does not fit is skipped and a later, cheaper one may still be paid), then one statement per
+  write: period advances + audit (`transitions.advance_periods`), ledger rows + balances (`ledger.post_debits`),
+  grace starts + audit (`transitions.set_grace_periods`), notifications (`notifications.services.deferred`).
+  Rare follow-ups (expiry when grace is off or over) run the one-row transition inside the same transaction.
+  If anything in the batch fails, the batch rolls back and is redone by the per-row path, so one bad
+  subscription still never aborts the others (§5 item 19);
+- per-row (the embedded SQLite profile, and the fallback above): each subscription in its own SAVEPOINT,
+  ROW_BATCH_SIZE rows per transaction (PostgreSQL caches 64 subtransaction ids per transaction and slows every
+  snapshot down beyond that).
 
 Policy decisions where the original is wrong (§5):
 - the renewal charges the subscription's cached `monthly_price` (item 10); a free (0 IDR) plan writes a
@@ -25,11 +39,13 @@ Policy decisions where the original is wrong (§5):
 """
 from __future__ import annotations
 
+import enum
 import logging
 from dataclasses import asdict, dataclass, field
 from datetime import datetime
 
-from sqlalchemy import and_, select
+from sqlalchemy import String, and_, any_, bindparam, or_, select
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.orm import joinedload
 
 from .. import clock
@@ -38,10 +54,11 @@ from ..billing import ledger
 from ..billing.errors import InsufficientCredit
 from ..billing.models import TransactionType
 from ..catalog.models import Service, ServicePlan
-from ..db import as_utc, isoformat
+from ..db import as_utc, isoformat, utcnow
 from ..errors import DomainError
 from ..extensions import db
 from ..notifications import messages
+from ..notifications import services as notification_services
 from . import transitions
 from .models import Subscription, SubscriptionStatus
 from .scheduler import BillingSettings, current_settings
@@ -49,9 +66,8 @@ from .scheduler import BillingSettings, current_settings
 log = logging.getLogger(__name__)
 
 ACTIVE = SubscriptionStatus.ACTIVE
-# Small transactions: each renewal uses two savepoints (ours, the ledger's); PostgreSQL caches 64 subtransaction
-# ids per transaction and slows every snapshot down beyond that (measured: 500 per batch is ~60% slower than 30).
-BATCH_SIZE = 30
+BATCH_SIZE = 1000  # rows per set-based renewal transaction (PostgreSQL)
+ROW_BATCH_SIZE = 30  # rows per per-row transaction (two savepoints each; see the module docstring)
 STRAGGLER_SWEEPS = 3
 
 
@@ -59,6 +75,10 @@ class AlreadyCharged(DomainError):
     """The period's idempotency key is already used although the period did not advance (admin edits)."""
 
     status, message = 409, "This billing period was already charged"
+
+
+class _BatchConflict(Exception):
+    """A set-based batch met a row its locks should have made impossible: redo the batch row by row."""
 
 
 # ------------------------------------------------------------------------------------------ results
@@ -77,6 +97,12 @@ class RenewalResult:
     def as_dict(self) -> dict:
         return asdict(self)
 
+    def merge(self, other: "RenewalResult") -> None:
+        for name in ("processed", "successful", "failed", "insufficientCredit", "quotaExceeded",
+                     "gracePeriodsStarted", "expired", "alreadyRenewed"):
+            setattr(self, name, getattr(self, name) + getattr(other, name))
+        self.errors.extend(other.errors)
+
 
 @dataclass
 class GraceResult:
@@ -88,6 +114,44 @@ class GraceResult:
 
     def as_dict(self) -> dict:
         return asdict(self)
+
+
+# ------------------------------------------------------------------------------ the rules (pure functions)
+class Verdict(str, enum.Enum):
+    CHARGE = "charge"
+    INSUFFICIENT = "insufficient"
+    ALREADY_CHARGED = "already-charged"
+
+
+def decide_renewal(balance: int, price: int, *, already_charged: bool) -> Verdict:
+    """What a renewal does, given the wallet balance at that moment (after the same pass's earlier charges of
+    the same user) and the price. A used period key wins over everything (nothing is charged twice); a free
+    plan always renews; otherwise the balance must cover the whole price (no partial charges)."""
+    if already_charged:
+        return Verdict.ALREADY_CHARGED
+    if price <= balance:
+        return Verdict.CHARGE
+    return Verdict.INSUFFICIENT
+
+
+class FailureAction(str, enum.Enum):
+    EXPIRE_NO_GRACE = "expire-no-grace"  # grace periods are disabled: expire now, tell the customer
+    START_GRACE = "start-grace"  # first failure of this period: grace starts once, tell the customer
+    EXPIRE_GRACE_OVER = "expire-grace-over"  # retried after the grace ended: expire
+    IN_GRACE = "in-grace"  # retried during the grace: nothing moves (the grace end never moves, §5 item 12)
+
+
+def decide_failure(*, grace_enabled: bool, grace_end: datetime | None, period_end: datetime,
+                   now: datetime) -> FailureAction:
+    """What follows a renewal the wallet could not pay. A grace that ended before this period did (an admin's
+    on a paid period, §5 item 15) is stale: a fresh one starts."""
+    if not grace_enabled:
+        return FailureAction.EXPIRE_NO_GRACE
+    if grace_end is None or grace_end <= period_end:
+        return FailureAction.START_GRACE
+    if grace_end <= now:
+        return FailureAction.EXPIRE_GRACE_OVER
+    return FailureAction.IN_GRACE
 
 
 # ------------------------------------------------------------------------------------------ helpers
@@ -117,6 +181,11 @@ def _is_postgres() -> bool:
     return db.session.get_bind().dialect.name == "postgresql"
 
 
+def _batch_supported() -> bool:
+    """The set-based path needs PostgreSQL (FOR UPDATE SKIP LOCKED, nextval, UPDATE ... FROM VALUES)."""
+    return _is_postgres()
+
+
 class _Names:
     """Service and plan names for descriptions and messages, read once per pass."""
 
@@ -140,21 +209,30 @@ _CLAIM_COLUMNS = (Subscription.id, Subscription.user_id, Subscription.service_id
                   Subscription.auto_renew, Subscription.monthly_price, User.email, User.name)
 
 
+def _id_in(ids: list[str]):
+    """`subscriptions.id IN (...)`; one array parameter on PostgreSQL (`= ANY(:ids)`), which the driver and the
+    server parse once, instead of a thousand placeholders."""
+    if _is_postgres():
+        return Subscription.id == any_(bindparam(None, list(ids), type_=ARRAY(String)))
+    return Subscription.id.in_(ids)
+
+
 def _claim(ids: list[str], condition) -> list:
     """Lock the still-matching rows among `ids` (skipping rows someone else holds), in (user, id) order.
 
     Plain columns, not entities: the ledger's UPDATE of users synchronises every User object in the session,
     so keeping a batch of them in the identity map would make each charge O(batch)."""
     query = (select(*_CLAIM_COLUMNS).join(User, User.id == Subscription.user_id)
-             .where(Subscription.id.in_(ids), condition)
+             .where(_id_in(ids), condition)
              .order_by(Subscription.user_id, Subscription.id))
     if _is_postgres():
         query = query.with_for_update(of=(Subscription, User), skip_locked=True)
     return list(db.session.execute(query).all())
 
 
-def _walk(condition, handle, *, batch_size: int, limit: int | None) -> int:
-    """Claim and handle every row matching `condition`, in batches; returns how many were handled."""
+def _walk(condition, handle_rows, *, batch_size: int, limit: int | None) -> int:
+    """Claim every row matching `condition` in batches and pass each batch to `handle_rows(facts)`, then
+    commit; returns how many rows were claimed."""
     query = select(Subscription.id).where(condition).order_by(Subscription.user_id, Subscription.id)
     if limit:
         query = query.limit(limit)
@@ -168,9 +246,8 @@ def _walk(condition, handle, *, batch_size: int, limit: int | None) -> int:
             chunk = chunk_ids[start:start + batch_size]
             rows = _claim(chunk, condition)
             names.load(rows)
-            for row in rows:
-                seen.add(row.id)
-                handle(_facts(row, names))
+            seen.update(row.id for row in rows)
+            handle_rows([_facts(row, names) for row in rows])
             db.session.commit()
 
     run(ids)
@@ -178,13 +255,25 @@ def _walk(condition, handle, *, batch_size: int, limit: int | None) -> int:
         left = [i for i in ids if i not in seen]
         if not left:
             break
-        still = set(db.session.execute(select(Subscription.id).where(Subscription.id.in_(left), condition)).scalars())
+        still: set[str] = set()
+        for start in range(0, len(left), 10_000):  # bounded IN lists (a driver takes at most 65,535 parameters)
+            still.update(db.session.execute(select(Subscription.id)
+                                            .where(_id_in(left[start:start + 10_000]), condition))
+                         .scalars())
         db.session.commit()
         left = [i for i in left if i in still]
         if not left:
             break
         run(left)
     return len(seen)
+
+
+def _each(handle):
+    """A `_walk` batch handler running `handle(facts)` row by row."""
+    def handle_rows(batch):
+        for facts in batch:
+            handle(facts)
+    return handle_rows
 
 
 def _error(facts: "_Facts", exc: Exception) -> dict:
@@ -227,19 +316,33 @@ def _facts(row, names: _Names) -> _Facts:
                   names.services.get(row.service_id, "Service"), names.plans.get(row.plan_id, "Plan"))
 
 
+def _description(facts: _Facts) -> str:
+    return f"Auto-renewal: {facts.service_name} - {facts.plan_name} plan"
+
+
+def _metadata(facts: _Facts, new_end: datetime) -> dict:
+    return {"subscriptionId": facts.id, "serviceName": facts.service_name, "planName": facts.plan_name,
+            "isAutoRenewal": True, "periodStart": isoformat(facts.end_date), "periodEnd": isoformat(new_end)}
+
+
 def renew_one(facts: _Facts, now: datetime, *, source: str) -> bool:
     """Charge one period and advance it, in the caller's savepoint. True: renewed now; False: the period was
-    already advanced by someone else (nothing charged). InsufficientCredit propagates (the caller rolls back)."""
+    already advanced by someone else (nothing charged). InsufficientCredit and AlreadyCharged propagate (the
+    caller rolls the savepoint back)."""
     new_end = next_period_end(facts, now)
     outcome = transitions.advance_period(facts.id, expected_end_date=facts.end_date, new_end_date=new_end,
                                          charged_amount=facts.price, source=source, reason="Auto-renewal")
     if not outcome.changed:
         return False
-    description = f"Auto-renewal: {facts.service_name} - {facts.plan_name} plan"
-    metadata = {"subscriptionId": facts.id, "serviceName": facts.service_name, "planName": facts.plan_name,
-                "isAutoRenewal": True, "periodStart": isoformat(facts.end_date), "periodEnd": isoformat(new_end)}
     key = idempotency_key(facts.id, facts.end_date)
-    if facts.price > 0:
+    balance = ledger.lock_user(facts.user_id).credit_balance
+    verdict = decide_renewal(balance, facts.price, already_charged=ledger.find_by_idempotency_key(key) is not None)
+    if verdict is Verdict.ALREADY_CHARGED:
+        raise AlreadyCharged()
+    if verdict is Verdict.INSUFFICIENT:
+        raise InsufficientCredit(balance=balance, required=facts.price)
+    description, metadata = _description(facts), _metadata(facts, new_end)
+    if facts.price > 0:  # the ledger re-checks the balance and the key under the same lock (the money guard)
         posting = ledger.debit(facts.user_id, facts.price, type=TransactionType.SUBSCRIPTION, description=description,
                                metadata=metadata, subscription_id=facts.id, idempotency_key=key)
     else:
@@ -258,27 +361,99 @@ def _after_insufficient(facts: _Facts, exc: InsufficientCredit, now: datetime, s
     subscription = transitions.load(facts.id)
     balance = ledger.lock_user(facts.user_id).credit_balance
     grace = as_utc(subscription.grace_period_end)
-    reason = exc.text
-    if not settings.grace_enabled:
-        transitions.expire_subscription(facts.id, reason=f"Renewal failed: {reason} (grace period disabled)",
-                                        source=source)
-        messages.renewal_failure(facts, user=facts.user, reason=reason, period_end=facts.end_date, grace_days=None,
-                                 grace_period_end=None, required=facts.price, balance=balance)
-        return "expired"
-    if grace is None or grace <= facts.end_date:
-        # No grace yet, or a stale one that ended before this period did (an admin's, §5 item 15): start one.
+    action = decide_failure(grace_enabled=settings.grace_enabled, grace_end=grace, period_end=facts.end_date, now=now)
+    if action is FailureAction.START_GRACE:
         outcome = transitions.set_grace_period(facts.id, days=settings.grace_days, source=source,
-                                               reason=f"Renewal failed: {reason}", replace=grace is not None)
-        messages.renewal_failure(facts, user=facts.user, reason=reason, period_end=facts.end_date,
-                                 grace_days=settings.grace_days,
-                                 grace_period_end=as_utc(outcome.subscription.grace_period_end),
-                                 required=facts.price, balance=balance)
+                                               reason=f"Renewal failed: {exc.text}", replace=grace is not None)
+        _failure_notice(facts, exc, settings, balance, as_utc(outcome.subscription.grace_period_end))
         return "grace" if outcome.changed else "in-grace"
-    if grace <= now:
-        transitions.expire_subscription(facts.id, reason=f"Grace period ended without payment: {reason}",
-                                        source=source)
+    if action in (FailureAction.EXPIRE_NO_GRACE, FailureAction.EXPIRE_GRACE_OVER):
+        _expire_unpaid(facts, exc, action, settings, balance, source=source)
         return "expired"
-    return "in-grace"  # retried during the grace period; the grace end does not move
+    return "in-grace"
+
+
+def _expire_unpaid(facts: _Facts, exc: InsufficientCredit, action: FailureAction, settings: BillingSettings,
+                   balance: int, *, source: str) -> None:
+    if action is FailureAction.EXPIRE_NO_GRACE:
+        transitions.expire_subscription(facts.id, reason=f"Renewal failed: {exc.text} (grace period disabled)",
+                                        source=source)
+        _failure_notice(facts, exc, settings, balance, None)
+    else:
+        transitions.expire_subscription(facts.id, reason=f"Grace period ended without payment: {exc.text}",
+                                        source=source)
+
+
+def _failure_notice(facts: _Facts, exc: InsufficientCredit, settings: BillingSettings, balance: int,
+                    grace_end: datetime | None) -> None:
+    messages.renewal_failure(facts, user=facts.user, reason=exc.text, period_end=facts.end_date,
+                             grace_days=settings.grace_days if grace_end is not None else None,
+                             grace_period_end=grace_end, required=facts.price, balance=balance)
+
+
+# --------------------------------------------------------------------------------- a batch at once
+def renew_batch(batch: list[_Facts], now: datetime, settings: BillingSettings, *, source: str) -> RenewalResult:
+    """Renew a claimed batch set-based, in the caller's transaction (PostgreSQL). `batch` is in (user id, id)
+    order and its subscription and user rows are locked by the claim. Same outcome, row for row, as running
+    `renew_one` / `_after_insufficient` over the batch in that order. Raises on anything unexpected; the caller
+    rolls the batch back and redoes it row by row."""
+    out = RenewalResult()
+    balances = ledger.lock_users(f.user_id for f in batch)  # held already (the claim); in id order all the same
+    keys = {f.id: idempotency_key(f.id, f.end_date) for f in batch}
+    used = ledger.used_idempotency_keys(keys.values())
+    running = dict(balances)
+    charged: list[tuple[_Facts, datetime]] = []
+    unpaid: list[tuple[_Facts, int, InsufficientCredit]] = []
+    for facts in batch:
+        out.processed += 1
+        balance = running[facts.user_id]
+        verdict = decide_renewal(balance, facts.price, already_charged=keys[facts.id] in used)
+        if verdict is Verdict.ALREADY_CHARGED:
+            out.alreadyRenewed += 1
+        elif verdict is Verdict.CHARGE:
+            running[facts.user_id] = balance - facts.price
+            charged.append((facts, next_period_end(facts, now)))
+        else:
+            unpaid.append((facts, balance, InsufficientCredit(balance=balance, required=facts.price)))
+
+    moved = transitions.advance_periods(((f.id, f.end_date, new_end, f.price) for f, new_end in charged),
+                                        source=source, reason="Auto-renewal")
+    if len(moved) != len(charged):
+        raise _BatchConflict("a claimed period did not advance")
+    with notification_services.deferred():
+        postings = ledger.post_debits([ledger.BatchEntry(
+            user_id=f.user_id, amount=f.price, type=TransactionType.SUBSCRIPTION, description=_description(f),
+            metadata=_metadata(f, new_end), subscription_id=f.id, idempotency_key=keys[f.id])
+            for f, new_end in charged], balances)
+        for (facts, new_end), posting in zip(charged, postings):
+            messages.renewal_success(facts, user=facts.user, charged_amount=facts.price, period_end=facts.end_date,
+                                     new_end_date=new_end, transaction_id=posting.custom_id)
+        out.successful += len(charged)
+        _unpaid_batch(unpaid, now, settings, out, source=source)
+    return out
+
+
+def _unpaid_batch(unpaid, now: datetime, settings: BillingSettings, out: RenewalResult, *, source: str) -> None:
+    graces = []
+    for facts, balance, exc in unpaid:
+        out.failed += 1
+        out.insufficientCredit += 1
+        out.errors.append(_error(facts, exc))
+        action = decide_failure(grace_enabled=settings.grace_enabled, grace_end=facts.grace_period_end,
+                                period_end=facts.end_date, now=now)
+        if action is FailureAction.START_GRACE:
+            graces.append((facts, balance, exc))
+        elif action in (FailureAction.EXPIRE_NO_GRACE, FailureAction.EXPIRE_GRACE_OVER):
+            _expire_unpaid(facts, exc, action, settings, balance, source=source)  # rare: the one-row transition
+            out.expired += 1
+    started = transitions.set_grace_periods(
+        ((f.id, f"Renewal failed: {exc.text}", f.grace_period_end is not None) for f, _, exc in graces),
+        days=settings.grace_days, source=source) if graces else {}
+    if len(started) != len(graces):
+        raise _BatchConflict("a claimed grace period did not start")
+    for facts, balance, exc in graces:
+        _failure_notice(facts, exc, settings, balance, as_utc(started[facts.id]))
+    out.gracePeriodsStarted += len(graces)
 
 
 # ------------------------------------------------------------------------------------------ passes
@@ -294,10 +469,17 @@ def ended_without_renewal_condition(now: datetime):
 def process_renewals(*, now: datetime | None = None, batch_size: int = BATCH_SIZE, limit: int | None = None,
                      source: str = "job") -> dict:
     """The daily renewal pass (§3.8, B2): renew every due subscription once, start grace periods, expire
-    subscriptions whose grace is over or whose auto-renew is off at their end date. Returns the counts."""
+    subscriptions whose grace is over or whose auto-renew is off at their end date. Returns the counts.
+    `batch_size`: rows per transaction (set-based batches on PostgreSQL, per-row elsewhere)."""
     settings = current_settings()
     now = now or clock.now()
     result = RenewalResult()
+    # Due, but not a row in grace that changed since this pass began: that is a grace this pass or a concurrent
+    # one just started (wall-clock `updated_at`), and meeting it again would only retry it in vain and count it
+    # twice. Rows in an older grace are retried as always.
+    started = utcnow()
+    condition = and_(due_condition(now), or_(Subscription.grace_period_end.is_(None),
+                                             Subscription.updated_at < started))
 
     def handle(facts: _Facts) -> None:
         result.processed += 1
@@ -328,10 +510,33 @@ def process_renewals(*, now: datetime | None = None, batch_size: int = BATCH_SIZ
             result.failed += 1
             result.errors.append(_error(facts, exc))
 
-    _walk(due_condition(now), handle, batch_size=batch_size, limit=limit)
-    result.expired += _expire_ended(now, batch_size=batch_size, source=source, errors=result.errors)
+    def handle_batch(batch: list[_Facts]) -> None:
+        if not batch:
+            return
+        try:
+            partial = renew_batch(batch, now, settings, source=source)
+            db.session.commit()
+        except Exception:  # noqa: BLE001 - redo this batch row by row: one bad row must not block the others
+            db.session.rollback()
+            log.warning("set-based renewal batch of %d failed; redoing it row by row", len(batch), exc_info=True)
+            _walk_ids([f.id for f in batch], condition, _each(handle))
+            return
+        result.merge(partial)
+
+    _walk(condition, handle_batch if _batch_supported() else _each(handle), batch_size=batch_size, limit=limit)
+    result.expired += _expire_ended(now, batch_size=ROW_BATCH_SIZE, source=source, errors=result.errors)
     _schedule_delivery()
     return result.as_dict()
+
+
+def _walk_ids(ids: list[str], condition, handle_rows) -> None:
+    """Re-claim `ids` (those still matching, not held by others) ROW_BATCH_SIZE at a time and handle them."""
+    names = _Names()
+    for start in range(0, len(ids), ROW_BATCH_SIZE):
+        rows = _claim(ids[start:start + ROW_BATCH_SIZE], condition)
+        names.load(rows)
+        handle_rows([_facts(row, names) for row in rows])
+        db.session.commit()
 
 
 def _expire_ended(now: datetime, *, batch_size: int, source: str, errors: list) -> int:
@@ -348,7 +553,7 @@ def _expire_ended(now: datetime, *, batch_size: int, source: str, errors: list) 
             log.exception("expiry failed for %s", facts.id)
             errors.append(_error(facts, exc))
 
-    _walk(ended_without_renewal_condition(now), handle, batch_size=batch_size, limit=None)
+    _walk(ended_without_renewal_condition(now), _each(handle), batch_size=batch_size, limit=None)
     return expired
 
 
@@ -357,7 +562,8 @@ def grace_condition(now: datetime):
                 Subscription.grace_period_end <= now)
 
 
-def process_grace_period(*, now: datetime | None = None, batch_size: int = BATCH_SIZE, source: str = "job") -> dict:
+def process_grace_period(*, now: datetime | None = None, batch_size: int = ROW_BATCH_SIZE,
+                         source: str = "job") -> dict:
     """The grace pass (§3.9, B3): for each ACTIVE subscription whose grace ended, renew it if the wallet now
     covers the price, else expire it. Auto-renew off during grace: expire, never charge. A grace an admin set on
     a period that is still paid (end date in the future) is left alone (§5 item 15)."""
@@ -392,11 +598,12 @@ def process_grace_period(*, now: datetime | None = None, batch_size: int = BATCH
             error.pop("userEmail")
             result.errors.append(error)
 
-    _walk(grace_condition(now), handle, batch_size=batch_size, limit=None)
+    _walk(grace_condition(now), _each(handle), batch_size=batch_size, limit=None)
     _schedule_delivery()
     return result.as_dict()
 
 
+# ------------------------------------------------------------------------------ low credit, reminders
 # ------------------------------------------------------------------------------ low credit, reminders
 def low_credit_subscriptions(*, now: datetime | None = None, days: int | None = None) -> list[Subscription]:
     """§3.11: ACTIVE, auto-renew on, next billing within LOW_CREDIT_WARNING_DAYS calendar days (overdue rows

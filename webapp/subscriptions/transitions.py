@@ -12,6 +12,9 @@ illegal (`IllegalTransition`, a typed 400). Side effects follow only a row that 
   `cluster.services.terminate_subscription_instances` (rows now, Kubernetes cleanup enqueued after commit);
 - an audit row (before/after, reason, actor or the job) for every change.
 
+Batch variants for the renewal pass (PostgreSQL): `advance_periods` (T3) and `set_grace_periods` (T5) move
+many rows with one UPDATE each, same guards, values and audit rows.
+
 Lock order, when a caller also moves money: user row (ledger.lock_user) -> subscription row -> plan rows
 (ascending id). Money itself is the caller's business (services.py, renewals.py).
 
@@ -38,14 +41,16 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 
-from sqlalchemy import case, select, update
+from sqlalchemy import String, any_, bindparam, case, or_, select, update
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.exc import IntegrityError
 
-from .. import clock
+from .. import bulk, clock
+from ..audit.models import AuditEntry
 from ..audit.services import record
 from ..catalog.errors import QuotaExhausted
 from ..catalog.quota import allocate_quota, release_quota
-from ..db import isoformat
+from ..db import isoformat, new_id, utcnow
 from ..extensions import db
 from .errors import (ActiveSubscriptionExists, ConcurrentUpdate, IllegalTransition, NewPlanFull, PlanFullRetryLater,
                      SubscriptionNotFound)
@@ -315,6 +320,96 @@ def set_grace_period(subscription_id: str, *, days: int, actor=None, source: str
         _audit("set_grace_period", subscription, before, actor=actor, source=source, reason=reason,
                extra={"days": days})
     return Outcome(subscription, changed, previous, before=before)
+
+
+# ------------------------------------------------------------------------ T3 / T5 in batches
+# The renewal pass (renewals.py) moves up to a thousand rows per transaction: one conditional UPDATE per
+# transition (per-row values through `UPDATE ... FROM unnest(...)`, webapp/bulk.py), one INSERT of the audit
+# rows; the same guards, values and audit rows as the one-row functions above. The caller holds the rows'
+# locks; rows whose guard fails are simply not in the result (no retry, no IllegalTransition). PostgreSQL only;
+# the embedded SQLite profile uses the one-row functions.
+
+_RETURNING = ", ".join(["t.id"] + [f"t.{name}" for name in _SNAPSHOT_FIELDS])
+
+
+def _id_array(ids):
+    return bindparam(None, list(ids), type_=ARRAY(String))  # one array parameter, not a thousand placeholders
+
+
+def _snapshots(subscription_ids) -> dict[str, dict]:
+    table = Subscription.__table__
+    rows = db.session.execute(select(table.c.id, *(table.c[name] for name in _SNAPSHOT_FIELDS))
+                              .where(table.c.id == any_(_id_array(subscription_ids)))).all()
+    return {row.id: snapshot(row) for row in rows}
+
+
+def _audit_rows(name: str, befores: dict, rows, *, actor, source: str, reasons, extra: dict) -> list[dict]:
+    """AuditEntry rows exactly as `_audit` records them (changed fields only), for a bulk INSERT."""
+    out = []
+    now = utcnow()
+    for row in rows:
+        before, after = befores[row.id], snapshot(row)
+        changed_before = {k: v for k, v in before.items() if after.get(k) != v}
+        changed_after = {k: after[k] for k in changed_before}
+        changed_after.update(extra.get(row.id, {}))
+        out.append(dict(id=new_id(), actor_id=getattr(actor, "id", None), actor_email=getattr(actor, "email", None),
+                        action=f"subscription.{name}", target_type="subscription", target_id=row.id,
+                        before=changed_before, after=changed_after, reason=reasons(row.id), source=source,
+                        created_at=now))
+    return out
+
+
+def _insert_audit(rows: list[dict]) -> None:
+    bulk.insert_rows(AuditEntry.__table__, rows)
+
+
+def advance_periods(items, *, actor=None, source: str = "job", reason: str | None = None) -> set[str]:
+    """T3 for many rows: `items` are (subscription id, expected end date, new end date, charged amount).
+    Same values, guard (ACTIVE, end_date = expected) and audit as `advance_period`. Returns the ids that moved."""
+    items = list(items)
+    if not items:
+        return set()
+    befores = _snapshots(item[0] for item in items)
+    rows = bulk.update_from(
+        Subscription.__table__, "id",
+        [{"id": sid, "expected": clock.to_utc(expected), "new_end": new_end, "charged": charged}
+         for sid, expected, new_end, charged in items],
+        typed_as={"expected": "end_date", "new_end": "end_date", "charged": "last_charge_amount"},
+        set_sql=("end_date = v.new_end, last_billed = %(now)s, last_charge_amount = v.charged, failed_charges = 0, "
+                 "grace_period_end = NULL, updated_at = %(stamp)s, "
+                 "next_billing = CASE WHEN t.auto_renew THEN v.new_end ELSE NULL END"),
+        where_sql="t.status = %(active)s AND t.end_date = v.expected",
+        params={"now": clock.now(), "stamp": utcnow(), "active": S.ACTIVE.value}, returning=_RETURNING)
+    charged = {sid: {"charged_amount": amount} for sid, _, _, amount in items}
+    _insert_audit(_audit_rows("advance_period", befores, rows, actor=actor, source=source,
+                              reasons=lambda _: reason, extra=charged))
+    return {row.id for row in rows}
+
+
+def set_grace_periods(items, *, days: int, actor=None, source: str = "job") -> dict[str, datetime]:
+    """T5 for many rows: `items` are (subscription id, reason, replace). Same values, guard (ACTIVE; grace not
+    set unless `replace`) and audit as `set_grace_period`. Returns {id: grace end} of the rows that changed."""
+    if isinstance(days, bool) or not isinstance(days, int) or days < 1:
+        raise ValueError("days must be a positive whole number")
+    items = list(items)
+    if not items:
+        return {}
+    table = Subscription.__table__
+    ids = [sid for sid, _, _ in items]
+    replace_ids = [sid for sid, _, replace in items if replace]
+    reasons = {sid: why for sid, why, _ in items}
+    befores = _snapshots(ids)
+    grace_end = clock.add_days(clock.now(), days)
+    unset = table.c.grace_period_end.is_(None)
+    rows = db.session.execute(
+        update(table).where(table.c.id == any_(_id_array(ids)), table.c.status == S.ACTIVE,
+                            or_(unset, table.c.id == any_(_id_array(replace_ids))) if replace_ids else unset)
+        .values(grace_period_end=grace_end, updated_at=utcnow(),
+                failed_charges=case((unset, table.c.failed_charges + 1), else_=table.c.failed_charges))
+        .returning(table.c.id, *(table.c[name] for name in _SNAPSHOT_FIELDS))).all()
+    _insert_audit(_audit_rows("set_grace_period", befores, rows, actor=actor, source=source,
+                              reasons=reasons.get, extra={row.id: {"days": days} for row in rows}))
+    return {row.id: row.grace_period_end for row in rows}
 
 
 # ------------------------------------------------------------------------------ T6-T10: the end

@@ -1,0 +1,26 @@
+"""API bodies serialised by orjson must be the very bytes Flask's own JSON provider writes."""
+import json
+from datetime import datetime, timezone
+from decimal import Decimal
+
+import pytest
+from flask.json.provider import DefaultJSONProvider
+
+CASES = [
+    {"a": 1, "b": [1, 2.5, None, True], "nested": {"z": "x", "y": 2}},
+    {"small": 0.000025}, {"tiny": 1e-05}, {"neg": -0.00009}, {"edge": 0.0001}, {"big": 1e20}, {"huge": 2 ** 70},
+    0.000025, 1e20, [1e-7, 3.5],
+    {"text": "café"}, {"del": "a\x7fb"}, {"ctl": "\x01\n\t\""}, {"s": "0.00001 and 1e-5 as text"},
+    {"when": datetime(2026, 11, 22, 1, 2, 3, tzinfo=timezone.utc)}, {"money": Decimal("12.50")},
+]
+
+
+@pytest.mark.parametrize("payload", CASES, ids=[repr(c)[:40] for c in CASES])
+def test_bodies_match_flasks_provider(app, payload):
+    standard = DefaultJSONProvider(app)
+    standard.sort_keys = app.json.sort_keys  # the app keeps the original API's field order
+    with app.test_request_context():
+        ours = app.json.response(payload).get_data()
+        theirs = standard.response(payload).get_data()
+    assert ours == theirs
+    assert json.loads(ours) == json.loads(theirs)
