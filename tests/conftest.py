@@ -15,6 +15,7 @@ from webapp import create_app
 from webapp.extensions import db as _db
 from webapp.extensions import limiter
 
+from . import limiter_state
 from .factories import Factories
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -42,12 +43,21 @@ def app():
             conn.execute(text("DROP SCHEMA public CASCADE"))
             conn.execute(text("CREATE SCHEMA public"))
         _db.create_all()
+    _LIMITER_STATE.update(limiter_state.snapshot(limiter))
     yield app
+
+
+# flask-limiter's storage and route limits live on the one process-wide `limiter`: the last create_app wins. Tests
+# that build apps of their own (faults behind a proxy, security profiles, ...) must not leave the session app
+# counting in their storage or disabled, so each test starts from the session app's limiter state.
+_LIMITER_STATE: dict = {}
 
 
 @pytest.fixture(autouse=True)
 def _db_transaction(request, app):
     """Each test runs in a transaction that is rolled back; service commits become savepoint releases."""
+    if _LIMITER_STATE:
+        limiter_state.restore(limiter, _LIMITER_STATE)
     if "committing_db" in request.fixturenames:
         yield
         return

@@ -5,8 +5,8 @@ Guards run before validation, so placeholder path arguments are enough to reach 
 import pytest
 
 PUBLIC_ENDPOINTS = {
-    "api.health", "api.openapi_document", "api.auth_register", "api.auth_login", "api.auth_refresh",
-    "api.auth_google_login", "api.wallet_midtrans_webhook",
+    "api.health", "api.health_ready", "api.openapi_document", "api.auth_register", "api.auth_login", "api.auth_refresh",
+    "api.auth_google_login", "api.wallet_midtrans_webhook", "api.auth_forgot_password", "api.auth_reset_password",
 }
 PLACEHOLDER_ID = "c" + "a" * 24
 

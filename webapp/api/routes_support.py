@@ -103,6 +103,7 @@ def register(bp: Blueprint) -> None:
         return created("Ticket created successfully", p.ticket_created(ticket))
 
     tickets_create.api_schemas = {"path": None, "query": None, "body": s.CreateTicketBody}
+    tickets_create.api_multipart = True  # the OpenAPI document lists the form variant too
 
     @bp.get("/tickets/<id>")
     @user_required
@@ -125,6 +126,7 @@ def register(bp: Blueprint) -> None:
         return created("Message added successfully", p.message(message, staff=False))
 
     tickets_add_message.api_schemas = {**tickets_add_message.api_schemas, "body": s.MessageBody}
+    tickets_add_message.api_multipart = True  # the OpenAPI document lists the form variant too
 
     @bp.put("/tickets/<id>/close")
     @user_required
@@ -197,6 +199,7 @@ def register(bp: Blueprint) -> None:
         return created("Admin response added successfully", p.message(message, staff=True))
 
     admin_tickets_reply.api_schemas = {**admin_tickets_reply.api_schemas, "body": s.MessageBody}
+    admin_tickets_reply.api_multipart = True  # the OpenAPI document lists the form variant too
 
     @bp.put("/admin/tickets/<id>/close")
     @admin_required

@@ -82,7 +82,7 @@ def _fail(code: str, **ctx: Any):
 
 # ------------------------------------------------------------------------------------------ field types
 def _string_validator(*, min_length, max_length, pattern, pattern_name, email, uri, trim, allow_empty,
-                      lowercase, valid, nullable, alphanum):
+                      lowercase, valid, nullable, alphanum, max_bytes=None):
     compiled = re.compile(pattern) if pattern else None
 
     def check(value):
@@ -105,6 +105,9 @@ def _string_validator(*, min_length, max_length, pattern, pattern_name, email, u
             _fail("string.min", limit=min_length)
         if max_length is not None and len(value) > max_length:
             _fail("string.max", limit=max_length)
+        if max_bytes is not None and len(value.encode("utf-8")) > max_bytes:
+            # bcrypt reads 72 bytes: "é" counts twice. Same code (and text) as the character limit.
+            _fail("string.max", limit=max_length if max_length is not None else max_bytes)
         if compiled and not compiled.search(value):
             _fail("string.pattern.base", value=value, pattern=pattern_name or compiled.pattern)
         if email:
@@ -134,7 +137,7 @@ def _is_uri(value: str) -> bool:
 def String(min_length: int | None = None, max_length: int | None = None, *, pattern: str | None = None,
            pattern_name: str | None = None, email: bool = False, uri: bool = False, trim: bool = False,
            allow_empty: bool = False, lowercase: bool = False, valid: tuple[str, ...] | None = None,
-           nullable: bool = False, alphanum: bool = False):
+           nullable: bool = False, alphanum: bool = False, max_bytes: int | None = None):
     schema: dict[str, Any] = {"type": "string"}
     if min_length is not None and not allow_empty:
         schema["minLength"] = min_length
@@ -157,7 +160,7 @@ def String(min_length: int | None = None, max_length: int | None = None, *, patt
     check = _string_validator(min_length=min_length, max_length=max_length, pattern=pattern,
                               pattern_name=pattern_name, email=email, uri=uri, trim=trim,
                               allow_empty=allow_empty, lowercase=lowercase, valid=valid,
-                              nullable=nullable, alphanum=alphanum)
+                              nullable=nullable, alphanum=alphanum, max_bytes=max_bytes)
     return Annotated[Any, BeforeValidator(check), WithJsonSchema(schema)]
 
 
@@ -342,9 +345,10 @@ def first_error_message(schema: type[Schema], exc: ValidationError) -> str:
 
 
 def parse(schema: type[Schema], data: Any) -> Schema:
-    """Validate `data` against `schema`, raising ValidationFailed with the Joi-style first message."""
-    if data is None:
-        data = {}
+    """Validate `data` against `schema`, raising ValidationFailed with the Joi-style first message.
+
+    An absent body is `{}` already (`json_body`); a JSON `null` body is a value like `42`, not an empty body
+    (it used to pass schemas whose fields are all optional: `POST /api/auth/logout` with `null` answered 200)."""
     if not isinstance(data, dict):
         raise ValidationFailed('"value" must be of type object')
     try:
