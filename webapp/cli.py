@@ -106,6 +106,18 @@ def register_cli(app: Flask) -> None:
         run_burst(current_app._get_current_object(), tuple(queues))
         click.echo("queues drained")
 
+    @app.cli.command("check-invariants")
+    @click.option("--no-cluster", is_flag=True, help="skip the Kubernetes check (no cluster reachable)")
+    @click.option("--examples", default=3, show_default=True, help="violations shown per invariant")
+    def check_invariants_command(no_cluster, examples):
+        """Check the money and cluster invariants (reporting.invariants); exit status 1 on any violation."""
+        from .reporting.invariants import check_all, format_table, violation_count
+
+        results = check_all(cluster=not no_cluster)
+        click.echo(format_table(results, examples=examples))
+        if violation_count(results):
+            raise SystemExit(1)
+
     @app.cli.command("purge-refresh-tokens")
     def purge_refresh_tokens_command():
         """Delete expired and long-revoked refresh tokens."""

@@ -27,13 +27,21 @@ DEFAULT_BILLING_TIMEZONE = "Asia/Jakarta"
 DAY = timedelta(days=1)
 
 _frozen: datetime | None = None
+_offset = timedelta(0)
 
 
 def now() -> datetime:
-    """The current instant, timezone-aware UTC (honours `frozen()` and freezegun)."""
+    """The current instant, timezone-aware UTC (honours `frozen()`, `set_offset()` and freezegun)."""
     if _frozen is not None:
         return _frozen
-    return datetime.now(timezone.utc)
+    return datetime.now(timezone.utc) + _offset
+
+
+def set_offset(delta: timedelta) -> None:
+    """Run the billing clock `delta` ahead of real time from now on, still ticking (the money soak moves months
+    forward this way; `frozen()` would make every request of a round share one instant). Never in production."""
+    global _offset
+    _offset = delta
 
 
 @contextlib.contextmanager

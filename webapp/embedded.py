@@ -18,12 +18,8 @@ def _start_simulators() -> dict:
     """Start the local stand-ins for Google, Kubernetes and Midtrans; return app settings pointing at them."""
     from simulators.oidc import OIDCSimulator
 
-    settings: dict = {}
     oidc = OIDCSimulator(host="127.0.0.1", port=env_int("OIDC_SIM_PORT", 5556))
     oidc.start()
-    settings.update(GOOGLE_CLIENT_ID=oidc.default_client_id, GOOGLE_CLIENT_SECRET=oidc.default_client_secret,
-                    GOOGLE_ISSUERS=(oidc.issuer,), GOOGLE_JWKS_URL=f"{oidc.url}/oauth2/v3/certs",
-                    GOOGLE_DISCOVERY_URL=f"{oidc.url}/.well-known/openid-configuration")
 
     from simulators.kube import KubeSimulator
 
@@ -31,7 +27,6 @@ def _start_simulators() -> dict:
     kube = KubeSimulator(host="127.0.0.1", port=env_int("KUBE_SIM_PORT", 5557), pod_start_delay=2.0, nodes=3,
                          state_file=str(BASE_DIR / "instance" / "kube-sim.json"))
     kube.start()
-    settings.update(KUBE_API_URL=kube.url)
 
     from simulators.midtrans import MidtransSimulator
 
@@ -41,9 +36,10 @@ def _start_simulators() -> dict:
                                  notify_url=f"http://{HOST}:{PORT}/api/wallet/webhook/midtrans")
     midtrans.start()
     finish = f"http://{HOST}:{PORT}/portal/wallet/topup/finish"  # the simulator's page sends the browser back here
-    settings.update(MIDTRANS_SERVER_KEY=server_key, MIDTRANS_CLIENT_KEY="SB-Mid-client-embedded-demo",
-                    MIDTRANS_API_BASE_URL=midtrans.url, MIDTRANS_FINISH_URL=finish, MIDTRANS_UNFINISH_URL=finish,
-                    MIDTRANS_ERROR_URL=finish)
+    from simulators import app_settings
+
+    settings = app_settings(oidc=oidc, kube=kube, midtrans=midtrans)
+    settings.update(MIDTRANS_FINISH_URL=finish, MIDTRANS_UNFINISH_URL=finish, MIDTRANS_ERROR_URL=finish)
 
     settings["_simulators"] = {"Google sign-in (OIDC)": oidc.url, "Kubernetes API": kube.url,
                                "Midtrans payments": midtrans.url}
