@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 export FLASK_APP := wsgi.py
 
-.PHONY: run test venv install migrate seed check clean
+.PHONY: run test venv install migrate seed check clean bench
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -34,6 +34,11 @@ seed: install
 ## Autogenerate finds nothing missing between the models and the migrations
 check: install
 	PODDESK_ENV=testing $(BIN)/flask db check
+
+## Benchmarks (PostgreSQL, Redis, wrk; several minutes, needs the whole machine): writes bench/RESULTS.md
+bench: install
+	@command -v wrk >/dev/null 2>&1 || apt-get install -y wrk || { apt-get update && apt-get install -y wrk; }
+	$(BIN)/python bench/run_all.py $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) instance .pytest_cache artifacts

@@ -39,20 +39,44 @@ class BaseConfig:
     BCRYPT_ROUNDS = env_int("BCRYPT_ROUNDS", 12)
 
     SQLALCHEMY_DATABASE_URI = env("DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-    SQLALCHEMY_ENGINE_OPTIONS = {"pool_pre_ping": True}
+    # connect_timeout: a database that silently drops packets fails a request in seconds, not at gunicorn's timeout.
+    SQLALCHEMY_ENGINE_OPTIONS = {"connect_args": {"connect_timeout": env_int("DATABASE_CONNECT_TIMEOUT", 5)}}
+    # A pooled connection idle longer than this is checked (SELECT 1) before use; busier ones are not (webapp.db.
+    # ping_idle_connections: a dead one fails its request with a 503 and the pool reconnects). 0 checks every time.
+    DATABASE_PING_IDLE_SECONDS = float(env("DATABASE_PING_IDLE_SECONDS", "5"))
     REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 
     RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI") or env("REDIS_URL", "redis://127.0.0.1:6379/0")
     RATELIMIT_ENABLED = env_bool("RATELIMIT_ENABLED", True)
     RATELIMIT_HEADERS_ENABLED = True
     LOGIN_RATE_LIMIT = env("LOGIN_RATE_LIMIT", "20 per minute")
-    LOGIN_FAILURE_LIMIT = env("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")
+    LOGIN_FAILURE_LIMIT = env("LOGIN_FAILURE_LIMIT", "5 per 15 minutes")  # per account and client address
+    LOGIN_ACCOUNT_FAILURE_LIMIT = env("LOGIN_ACCOUNT_FAILURE_LIMIT", "50 per hour")  # per account, any address
     REGISTER_RATE_LIMIT = env("REGISTER_RATE_LIMIT", "10 per hour")
     REFRESH_RATE_LIMIT = env("REFRESH_RATE_LIMIT", "30 per minute")
+    # Rate-limit storage down (Redis): requests are served unlimited (the error is logged) instead of failing with a
+    # 500; short socket timeouts bound the cost per check. flask-limiter's in-memory fallback is left off: it also
+    # trips on errors that are not the storage's (a key function refusing an oversized body) and then counts
+    # in one process's memory, unshared, until its next probe.
+    RATELIMIT_SWALLOW_ERRORS = True
+    RATELIMIT_STORAGE_OPTIONS = {"socket_connect_timeout": 1, "socket_timeout": 1}
+    # Password reset (accounts.password_reset): link lifetime; requests and resets per client address; reset
+    # e-mails per target address (whether or not an account exists, so the limit reveals nothing).
+    PASSWORD_RESET_TTL_MINUTES = env_int("PASSWORD_RESET_TTL_MINUTES", 30)
+    PASSWORD_RESET_RATE_LIMIT = env("PASSWORD_RESET_RATE_LIMIT", "10 per hour")
+    PASSWORD_RESET_EMAIL_LIMIT = env("PASSWORD_RESET_EMAIL_LIMIT", "3 per hour")
+    # Base of the link in the reset e-mail ("https://poddesk.example.com"); unset: the URL of the request.
+    PUBLIC_BASE_URL = env("PUBLIC_BASE_URL")
 
     MAX_CONTENT_LENGTH = env_int("MAX_CONTENT_LENGTH", 30 * 1024 * 1024)  # 5 images x 5 MB + form fields
     MAX_JSON_BYTES = env_int("MAX_JSON_BYTES", 1024 * 1024)
     CORS_ORIGINS = [o.strip() for o in (env("CORS_ORIGINS", "") or "").split(",") if o.strip()]
+    # Customer catalog answers cached per web process (webapp/catalog/cache.py); any catalog commit invalidates them.
+    CATALOG_CACHE_SECONDS = float(env("CATALOG_CACHE_SECONDS", "30"))
+    CATALOG_VERSION_CHECK_SECONDS = float(env("CATALOG_VERSION_CHECK_SECONDS", "1"))  # ask Redis for other writers
+    # Reverse proxies in front of the app (ingress controller, load balancer): how many X-Forwarded-For/-Proto hops
+    # to trust. 0 (default) trusts none; behind one ingress use 1, or every client shares one rate-limit bucket.
+    PROXY_FIX_X_FOR = env_int("PROXY_FIX_X_FOR", 0)
 
     # Google sign-in (OIDC). Unset client id => Google routes answer 503 "Google OAuth is not configured".
     GOOGLE_CLIENT_ID = env("GOOGLE_CLIENT_ID")
@@ -128,12 +152,23 @@ class BaseConfig:
     KUBE_POLL_INTERVAL = float(env("KUBE_POLL_INTERVAL", "5"))  # first readiness poll interval (backs off x1.5)
     LOG_STREAM_MAX_SECONDS = float(env("LOG_STREAM_MAX_SECONDS", "300"))  # one Server-Sent Events log stream
 
+    # Security headers (webapp/security.py). HSTS max-age in seconds, 0 = no header (only production sends it).
+    HSTS_SECONDS = env_int("HSTS_SECONDS", 0)
+    # Extra origins HTML forms may submit to, comma-separated (the Midtrans payment page origin is added by itself).
+    CSP_FORM_ACTION_ORIGINS = [o.strip() for o in (env("CSP_FORM_ACTION_ORIGINS", "") or "").split(",") if o.strip()]
+
     WTF_CSRF_ENABLED = True
     WTF_CSRF_TIME_LIMIT = None  # tokens live as long as the session
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
     REMEMBER_COOKIE_HTTPONLY = True
+    REMEMBER_COOKIE_SAMESITE = "Lax"
     FLASK_ADMIN_SWATCH = "cerulean"
+
+    # Operations (webapp/observability.py, webapp/health.py).
+    LOG_FORMAT = env("LOG_FORMAT", "json")  # json | text: one line per record on stderr
+    LOG_LEVEL = env("LOG_LEVEL", "INFO")
+    READINESS_TIMEOUT_SECONDS = float(env("READINESS_TIMEOUT_SECONDS", "1.5"))  # per dependency of /api/health/ready
 
 
 
@@ -149,6 +184,7 @@ class EmbeddedConfig(BaseConfig):
     REDIS_URL = env("REDIS_URL", "fakeredis://")  # in-memory Redis; jobs run on an in-process worker thread
     RATELIMIT_STORAGE_URI = env("RATELIMIT_STORAGE_URI", "memory://")
     NOTIFICATION_SENDER = env("NOTIFICATION_SENDER", "outbox")  # the console outbox page shows them
+    LOG_FORMAT = env("LOG_FORMAT", "text")  # a terminal, not a log pipeline
 
 
 class TestingConfig(BaseConfig):
@@ -162,12 +198,15 @@ class TestingConfig(BaseConfig):
     RATELIMIT_STORAGE_URI = REDIS_URL  # the real shared storage; conftest resets it per test
     GOOGLE_CLIENT_ID = None
     NOTIFICATION_SENDER = "outbox"
+    CATALOG_CACHE_SECONDS = 0  # tests read what they just wrote; tests/catalog/test_catalog_cache.py turns it on
+    CATALOG_VERSION_CHECK_SECONDS = 0
 
 
 class ProductionConfig(BaseConfig):
     PROFILE = "production"
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    HSTS_SECONDS = env_int("HSTS_SECONDS", 31536000)  # one year; browsers then refuse plain http for the host
     PREFERRED_URL_SCHEME = "https"
 
 

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
-from flask import Flask, request
+from flask import Flask
 
 
 def create_app(config=None, **overrides) -> Flask:
@@ -22,12 +22,28 @@ def create_app(config=None, **overrides) -> Flask:
         config = None
     app.config.from_object(config_module.resolve(config))
     app.config.update(overrides)
+    from .extensions import FastJSONProvider
+
+    app.json = FastJSONProvider(app)
     app.json.sort_keys = False  # keep the original's field order in responses
     _check_settings(app)
+    if str(app.config["SQLALCHEMY_DATABASE_URI"]).startswith("sqlite"):
+        # connect_timeout is a PostgreSQL (libpq) option; sqlite3 would refuse it.
+        options = dict(app.config.get("SQLALCHEMY_ENGINE_OPTIONS") or {})
+        connect_args = {k: v for k, v in options.get("connect_args", {}).items() if k != "connect_timeout"}
+        options.pop("connect_args", None)
+        app.config["SQLALCHEMY_ENGINE_OPTIONS"] = {**options, **({"connect_args": connect_args} if connect_args else {})}
+    hops = int(app.config.get("PROXY_FIX_X_FOR") or 0)
+    if hops:
+        # Behind an ingress the peer is the proxy: the client address from the trusted hops, the scheme from the last.
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=1)  # the ingress sets the scheme
 
     from .extensions import csrf, db, forget_route_limits, limiter, login_manager, migrate
 
     db.init_app(app)
+    _check_idle_connections(app, db)
     migrate.init_app(app, db, directory=str(config_module.BASE_DIR / "migrations"), render_as_batch=True, compare_type=True)
     csrf.init_app(app)
     limiter.init_app(app)
@@ -48,7 +64,11 @@ def create_app(config=None, **overrides) -> Flask:
     from .portal import init_portal  # customer pages at /portal
     init_portal(app)
     register_cli(app)
-    _add_response_headers(app)
+    from .observability import init_observability
+    from .security import init_security
+
+    init_security(app)
+    init_observability(app)
     return app
 
 
@@ -63,18 +83,12 @@ def _check_settings(app: Flask) -> None:
     parse_duration(app.config["JWT_REFRESH_EXPIRES_IN"], default_unit="d")
 
 
-def _add_response_headers(app: Flask) -> None:
-    origins = set(app.config.get("CORS_ORIGINS") or [])
+def _check_idle_connections(app: Flask, db) -> None:
+    """Replaces `pool_pre_ping`: only connections idle longer than DATABASE_PING_IDLE_SECONDS are pinged."""
+    from .db import ping_idle_connections
 
-    @app.after_request
-    def headers(response):
-        response.headers.setdefault("X-Content-Type-Options", "nosniff")
-        response.headers.setdefault("X-Frame-Options", "DENY")
-        response.headers.setdefault("Referrer-Policy", "same-origin")
-        origin = request.headers.get("Origin")
-        if origin and origin in origins and request.path.startswith("/api/"):
-            response.headers["Access-Control-Allow-Origin"] = origin
-            response.headers["Vary"] = "Origin"
-            response.headers["Access-Control-Allow-Headers"] = "Authorization, Content-Type"
-            response.headers["Access-Control-Allow-Methods"] = "GET, POST, PUT, PATCH, DELETE"
-        return response
+    idle = float(app.config.get("DATABASE_PING_IDLE_SECONDS") or 0)
+    with app.app_context():
+        for engine in db.engines.values():
+            if engine.dialect.name != "sqlite":  # a file, not a network connection that can drop
+                ping_idle_connections(engine, idle)
