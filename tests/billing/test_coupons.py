@@ -393,3 +393,26 @@ def test_delete_only_unredeemed_and_bulk_status(make, admin):
     assert used.status == CouponStatus.DISABLED
     actions = db.session.execute(select(AuditEntry.action)).scalars().all()
     assert {"coupon.delete", "coupon.status"} <= set(actions)
+
+
+def test_same_user_redeeming_two_coupons_at_once_gets_both(app, committing_db, make):
+    """Each redemption inserts a row referencing the user (FOR KEY SHARE) before the ledger locks the user row;
+    with a plain FOR UPDATE two such transactions waited for each other and PostgreSQL killed one (the soak's
+    503). Both must now be credited."""
+    from webapp.accounts.models import User
+
+    user = make.user()
+    for n in range(8):
+        make_coupon(f"PAIR{n}A", credit_amount=1_000)
+        make_coupon(f"PAIR{n}B", credit_amount=2_000)
+    db.session.commit()
+    user_id = user.id
+
+    def redeem(code):
+        return lambda: coupons.redeem_credit_coupon(code, user=db.session.get(User, user_id))
+
+    for n in range(8):  # interleavings vary between rounds; none may fail
+        outcomes = _race(app, [redeem(f"PAIR{n}A"), redeem(f"PAIR{n}B")])
+        assert outcomes == ["ok", "ok"], outcomes
+    db.session.expire_all()
+    assert db.session.get(User, user_id).credit_balance == 8 * 3_000 == ledger_sum(user_id)

@@ -163,3 +163,25 @@ def test_same_settlement_delivered_ten_times_concurrently_credits_once(app, comm
     db.session.expire_all()
     assert applied.count(True) == 1 and len(applied) == 10
     assert db.session.get(User, user_id).credit_balance == 100_000
+
+
+def test_balance_lock_does_not_wait_for_rows_referencing_the_user(app, committing_db):
+    """Another transaction that only inserted a row pointing at the user (its foreign-key check holds
+    FOR KEY SHARE) must not block a balance change: the ledger locks FOR NO KEY UPDATE. A plain FOR UPDATE
+    waits here, and two such transactions deadlock."""
+    from sqlalchemy import text
+
+    from webapp.accounts.models import User
+
+    user = User(name="Holder", email="holder@example.com", credit_balance=0, total_top_up=0, total_spent=0)
+    db.session.add(user)
+    db.session.commit()
+    user_id = user.id
+    with db.engine.connect() as other:
+        other.begin()
+        other.execute(text("SELECT 1 FROM users WHERE id = :id FOR KEY SHARE"), {"id": user_id})
+        db.session.execute(text("SET LOCAL lock_timeout = '3s'"))
+        posting = ledger.credit(user_id, 5_000, type=TransactionType.TOP_UP, description="t", counts_as_top_up=True)
+        db.session.commit()
+        other.rollback()
+    assert posting.applied and posting.transaction.balance_after == 5_000

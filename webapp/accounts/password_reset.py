@@ -100,7 +100,7 @@ def reset_password(token: str, new_password: str) -> User:
     if user_id is None:
         _raise_if_unusable(_row(token), now)
         raise InvalidPasswordResetToken()  # a row changed between the UPDATE and the SELECT: it is spent anyway
-    user = db.session.execute(select(User).where(User.id == user_id).with_for_update()).scalar_one()
+    user = db.session.execute(select(User).where(User.id == user_id).with_for_update(key_share=True)).scalar_one()
     if user.deleted_at is not None:
         raise InvalidPasswordResetToken()
     if not user.is_active:

@@ -234,7 +234,7 @@ def _active_admin_count() -> int:
 
 
 def _lock_user(user_id: str) -> User:
-    user = db.session.execute(select(User).where(User.id == user_id).with_for_update()).scalar_one_or_none()
+    user = db.session.execute(select(User).where(User.id == user_id).with_for_update(key_share=True)).scalar_one_or_none()
     if user is None or user.deleted_at is not None:
         raise UserNotFound()
     return user
@@ -245,7 +245,7 @@ def _guard_last_admin(target: User) -> None:
     if target.role == Role.ADMINISTRATOR and target.is_active:
         admins = db.session.execute(
             select(User.id).where(User.role == Role.ADMINISTRATOR, User.is_active.is_(True),
-                                  User.deleted_at.is_(None)).with_for_update()).all()
+                                  User.deleted_at.is_(None)).with_for_update(key_share=True)).all()
         if len(admins) <= 1:
             raise LastAdministrator()
 

@@ -4,7 +4,7 @@ Used alike by the JSON API, the console, the welcome bonus and subscription chec
 the caller's unit of work (flush, never commit).
 
 Redemption is one transaction (spec wallet §3.6 [fix]):
-1. lock the coupon row (`SELECT ... FOR UPDATE`) and re-check every rule against the locked row;
+1. lock the coupon row (`SELECT ... FOR NO KEY UPDATE`) and re-check every rule against the locked row;
 2. insert the CouponRedemption (the unique (coupon_id, user_id) index is the backstop of "once per user");
 3. take one use: `UPDATE coupons SET used_count = used_count + 1 WHERE id = :id AND used_count < max_uses`
    (zero rows = exhausted; status becomes USED_UP when the last use is taken);
@@ -65,7 +65,7 @@ def _find(code: str, *, lock: bool = False) -> Coupon | None:
         return None
     query = select(Coupon).where(Coupon.code == code)
     if lock:
-        query = query.with_for_update().execution_options(populate_existing=True)
+        query = query.with_for_update(key_share=True).execution_options(populate_existing=True)
     return db.session.execute(query).scalar_one_or_none()
 
 
@@ -422,7 +422,7 @@ def create_coupon(*, actor, data: dict, source: str = "api") -> Coupon:
 def _lock(coupon_id: str) -> Coupon:
     coupon = None
     if isinstance(coupon_id, str) and 0 < len(coupon_id) <= 64:
-        coupon = db.session.execute(select(Coupon).where(Coupon.id == coupon_id).with_for_update()
+        coupon = db.session.execute(select(Coupon).where(Coupon.id == coupon_id).with_for_update(key_share=True)
                                     .execution_options(populate_existing=True)).scalar_one_or_none()
     if coupon is None:
         raise CouponNotFound()
@@ -478,7 +478,7 @@ def bulk_set_status(*, actor, coupon_ids: list[str], status, source: str = "api"
     ids = sorted({i for i in coupon_ids if isinstance(i, str) and 0 < len(i) <= 64})
     if not ids:
         return 0
-    coupons = db.session.execute(select(Coupon).where(Coupon.id.in_(ids)).order_by(Coupon.id).with_for_update()
+    coupons = db.session.execute(select(Coupon).where(Coupon.id.in_(ids)).order_by(Coupon.id).with_for_update(key_share=True)
                                  .execution_options(populate_existing=True)).scalars().all()
     for coupon in coupons:
         before = coupon.status
@@ -620,7 +620,7 @@ def welcome_candidates() -> list[Coupon]:
 
 def redeem_welcome_coupon(coupon_id: str, *, user) -> CouponRedemption:
     """One welcome bonus: the W10 routine on a locked coupon row, context "welcome_bonus"."""
-    coupon = db.session.execute(select(Coupon).where(Coupon.id == coupon_id).with_for_update()
+    coupon = db.session.execute(select(Coupon).where(Coupon.id == coupon_id).with_for_update(key_share=True)
                                 .execution_options(populate_existing=True)).scalar_one_or_none()
     if coupon is None:
         raise InvalidCouponCode()

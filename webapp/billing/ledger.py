@@ -1,8 +1,10 @@
 """The wallet ledger: the only code that changes a user's balance.
 
 Every function runs inside the caller's DB transaction (flush, never commit) and follows one pattern:
-lock the user row (SELECT ... FOR UPDATE), check, change the balance, write exactly one Transaction row
-with a TXMP-<n> id and the balance before/after. A CHECK keeps balances >= 0, so even a bug cannot
+lock the user row (SELECT ... FOR NO KEY UPDATE), check, change the balance, write exactly one Transaction
+row with a TXMP-<n> id and the balance before/after. NO KEY: inserting any row that references the user
+(redemption, subscription, ledger row) takes FOR KEY SHARE on it; a plain FOR UPDATE would conflict with
+that, and two transactions each holding KEY SHARE while waiting for FOR UPDATE deadlock (PostgreSQL). A CHECK keeps balances >= 0, so even a bug cannot
 overdraw a wallet. Operations that can repeat pass an `idempotency_key`: the second call changes
 nothing and returns the first posting (`applied=False`); a unique index backs this under any race.
 
@@ -52,7 +54,7 @@ def next_transaction_custom_id() -> str:
 
 
 def lock_user(user_id: str) -> User:
-    user = db.session.execute(select(User).where(User.id == user_id).with_for_update()
+    user = db.session.execute(select(User).where(User.id == user_id).with_for_update(key_share=True)
                               .execution_options(populate_existing=True)).scalar_one_or_none()
     if user is None:
         raise UserNotFound()
@@ -201,7 +203,7 @@ def settle_pending(transaction_id: str, *, metadata: dict | None = None, counts_
     The ORM objects of the row and the user are expired, not re-read: they reload only if used.
     """
     row = locked if locked is not None else db.session.execute(
-        select(Transaction).where(Transaction.id == transaction_id).with_for_update()
+        select(Transaction).where(Transaction.id == transaction_id).with_for_update(key_share=True)
         .execution_options(populate_existing=True)).scalar_one()
     if row.status == TransactionStatus.COMPLETED:
         return Posting(row, applied=False)
@@ -293,14 +295,14 @@ class BatchPosting:
 
 
 def lock_users(user_ids) -> dict[str, int]:
-    """Lock the users' rows (FOR UPDATE, ascending id: two lockers of overlapping sets cannot deadlock) and
+    """Lock the users' rows (FOR NO KEY UPDATE, ascending id: two lockers of overlapping sets cannot deadlock) and
     return their balances. Rows already held by this transaction are not waited for."""
     ids = sorted(set(user_ids))
     if not ids:
         return {}
     users = User.__table__
     rows = db.session.execute(select(users.c.id, users.c.credit_balance).where(users.c.id == any_(_ids(ids)))
-                              .order_by(users.c.id).with_for_update()).all()
+                              .order_by(users.c.id).with_for_update(key_share=True)).all()
     found = {row.id: int(row.credit_balance) for row in rows}
     if len(found) != len(ids):
         raise UserNotFound()

@@ -78,7 +78,7 @@ def _lock_plans(plan_ids) -> dict[str, ServicePlan]:
     # Sorted lock order: two bulk updates over overlapping plans cannot deadlock each other.
     rows = db.session.execute(
         select(ServicePlan).where(ServicePlan.id.in_(sorted(plan_ids))).order_by(ServicePlan.id)
-        .with_for_update().execution_options(populate_existing=True)).scalars().all()
+        .with_for_update(key_share=True).execution_options(populate_existing=True)).scalars().all()
     return {plan.id: plan for plan in rows}
 
 
@@ -132,7 +132,7 @@ def reconcile_used_quota(*, actor=None, source: str = "job") -> list[dict]:
     counted) or waits for us. A live count above total_quota is clamped to the total and logged: the
     capacity itself is an admin decision, not something a repair job changes.
     """
-    plans = db.session.execute(select(ServicePlan).order_by(ServicePlan.id).with_for_update()
+    plans = db.session.execute(select(ServicePlan).order_by(ServicePlan.id).with_for_update(key_share=True)
                                .execution_options(populate_existing=True)).scalars().all()
     live = live_subscription_counts()
     changed = []

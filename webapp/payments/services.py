@@ -275,7 +275,7 @@ def handle_notification(body: dict) -> NotificationResult:
 
 # ------------------------------------------------------------------------------------------ state machine
 # Built once: statement construction and cache-key generation are a visible part of a webhook's CPU.
-_LOCK_ROW = (select(Transaction).where(Transaction.id == bindparam("id")).with_for_update()
+_LOCK_ROW = (select(Transaction).where(Transaction.id == bindparam("id")).with_for_update(key_share=True)
              .execution_options(populate_existing=True))
 _NOTIFIED_ROW = select(Transaction.type, Transaction.payment_method, Transaction.status).where(
     Transaction.id == bindparam("id"))

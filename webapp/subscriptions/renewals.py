@@ -2,7 +2,7 @@
 grace reminders. The jobs (`jobs/billing.py`) and the admin routes (B2-B5, B7) call these functions.
 
 Exactly-once renewal per (subscription, period), whoever runs the pass and however often:
-- work is claimed in batches with `SELECT ... FOR UPDATE OF subscriptions, users SKIP LOCKED` (PostgreSQL):
+- work is claimed in batches with `SELECT ... FOR NO KEY UPDATE OF subscriptions, users SKIP LOCKED` (PostgreSQL):
   two workers (cron + a manual run, two replicas) never hold the same subscription or wallet, and a claim never
   waits, so a pass cannot deadlock with the API (which locks user -> subscription);
 - the period advance is conditional (`WHERE status = 'ACTIVE' AND end_date = :expected`) and the ledger row
@@ -226,7 +226,7 @@ def _claim(ids: list[str], condition) -> list:
              .where(_id_in(ids), condition)
              .order_by(Subscription.user_id, Subscription.id))
     if _is_postgres():
-        query = query.with_for_update(of=(Subscription, User), skip_locked=True)
+        query = query.with_for_update(of=(Subscription, User), skip_locked=True, key_share=True)
     return list(db.session.execute(query).all())
 
 

@@ -130,7 +130,7 @@ def load(subscription_id: str, *, lock: bool = False, user_id: str | None = None
     if user_id is not None:
         query = query.where(Subscription.user_id == user_id)
     if lock:
-        query = query.with_for_update(of=Subscription)
+        query = query.with_for_update(of=Subscription, key_share=True)
     subscription = db.session.execute(query.execution_options(populate_existing=True)).scalar_one_or_none()
     if subscription is None:
         raise SubscriptionNotFound()
