@@ -79,6 +79,7 @@ class ApiServer:
         # {"verb", "apiGroup", "apiVersion", "resource", "subresource", "namespace", "name", "method", "path"},
         # or {"verb", "nonResourceURL", "method", "path"} for discovery, /version, /healthz, ...
         self.request_log: collections.deque = collections.deque(maxlen=REQUEST_LOG_SIZE)
+        self.scrapes = telemetry.Scrapes()
 
     # ------------------------------------------------------------------------------------------ entry
     def handle(self, method: str, raw_path: str, headers, body: bytes) -> Response:
@@ -444,29 +445,38 @@ class ApiServer:
         label, field = self._selectors(res, query)
         now = time.time()
         if res.kind == "NodeMetrics":
-            pods_by_node: dict[str, list] = {}
-            for p in self.store.objects("Pod"):
-                if (p.get("status") or {}).get("phase") == "Running":
-                    pods_by_node.setdefault(p["spec"].get("nodeName"), []).append(p)
+            usage: dict[str, list] = {}
+            for e in self._running_pods(None, None):
+                _, _, cpu, mem = self.scrapes.pod(e, now, dumps)
+                acc = usage.setdefault(e.obj["spec"].get("nodeName"), [0, 0])
+                acc[0], acc[1] = acc[0] + cpu, acc[1] + mem
             nodes = self.store.select("Node", None, label, None)
-            items = [telemetry.node_metrics(e.obj, pods_by_node.get(e.obj["metadata"]["name"], []), now)
+            items = [telemetry.node_metrics(e.obj, *usage.get(e.obj["metadata"]["name"], (0, 0)), now)
                      for e in nodes if _node_ready(e.obj)]
+            encoded = [dumps(i) for i in items]
         else:
-            items = []
-            for e in self.store.select("Pod", ns, label, None):
-                p = e.obj
-                if (p.get("status") or {}).get("phase") != "Running" or not any(
-                        "running" in (c.get("state") or {}) for c in p["status"].get("containerStatuses") or []):
-                    continue  # metrics-server only reports pods with running containers
-                items.append(telemetry.pod_metrics(p, now))
-        items = [i for i in items if field.matches(i)]
+            scraped = [self.scrapes.pod(e, now, dumps) for e in self._running_pods(ns, label)]
+            if ns is None and not label.reqs:
+                self.scrapes.forget_except({(s[0]["metadata"].get("namespace"), s[0]["metadata"]["name"])
+                                            for s in scraped})
+            items, encoded = [s[0] for s in scraped], [s[1] for s in scraped]
+        kept = [(i, b) for i, b in zip(items, encoded) if field.matches(i)]
         if name is not None:
-            for i in items:
+            for i, _ in kept:
                 if i["metadata"]["name"] == name:
                     return _json(i)
             raise ApiError.not_found(res, name)
-        return _json({"kind": f"{res.kind}List", "apiVersion": "metrics.k8s.io/v1beta1",
-                      "metadata": {"resourceVersion": ""}, "items": items})
+        head = dumps({"kind": f"{res.kind}List", "apiVersion": "metrics.k8s.io/v1beta1",
+                      "metadata": {"resourceVersion": ""}})
+        return Response(200, b"".join([head[:-1], b',"items":[', b",".join(b for _, b in kept), b"]}"]))
+
+    def _running_pods(self, ns, label):
+        """Pods metrics-server reports: Running, with at least one running container."""
+        for e in self.store.select("Pod", ns, label, None):
+            p = e.obj
+            if (p.get("status") or {}).get("phase") == "Running" and any(
+                    "running" in (c.get("state") or {}) for c in p["status"].get("containerStatuses") or []):
+                yield e
 
     # ------------------------------------------------------------------------------------------ admin
     def _admin(self, method, path, query, body) -> Response:

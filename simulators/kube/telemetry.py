@@ -8,6 +8,7 @@ container's limits (or plausible defaults when it has none).
 from __future__ import annotations
 
 import hashlib
+import threading
 import time
 from datetime import datetime, timezone
 
@@ -183,35 +184,69 @@ def metrics_timestamp(now: float | None = None) -> str:
 
 
 def pod_metrics(pod: dict, now: float | None = None) -> dict:
-    now = now or time.time()
-    containers = []
+    return _pod_metrics(pod, now or time.time())[0]
+
+
+def _pod_metrics(pod: dict, now: float) -> tuple[dict, int, int]:
+    """PodMetrics and the pod's total (nanocores, bytes), which its node's figure includes."""
+    containers, total_cpu, total_mem = [], 0, 0
     for c in pod["spec"].get("containers") or []:
         cpu, mem = container_usage(pod, c, now)
+        total_cpu, total_mem = total_cpu + cpu, total_mem + mem
         containers.append({"name": c["name"], "usage": {"cpu": fmt_nanocores(cpu), "memory": fmt_kib(mem)}})
     meta = pod["metadata"]
-    return {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
+    item = {"kind": "PodMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
             "metadata": {"name": meta["name"], "namespace": meta.get("namespace"),
                          "creationTimestamp": datetime.fromtimestamp(now, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ"),
                          "labels": meta.get("labels") or {}},
             "timestamp": metrics_timestamp(now), "window": f"{METRICS_WINDOW}s", "containers": containers}
+    return item, total_cpu, total_mem
 
 
-def node_metrics(node: dict, pods_on_node: list[dict], now: float | None = None) -> dict:
+def node_metrics(node: dict, pods_cpu: int, pods_mem: int, now: float | None = None) -> dict:
+    """NodeMetrics: system daemons plus `pods_cpu` nanocores / `pods_mem` bytes used by its running pods."""
     now = now or time.time()
     name = node["metadata"]["name"]
     cap = (node.get("status") or {}).get("capacity") or {}
     cpu_cap, mem_cap = cpu_nanos(cap.get("cpu"), 4 * 10 ** 9), mem_bytes(cap.get("memory"), 16 * 2 ** 30)
     bucket = int(now // METRICS_WINDOW)
     # System daemons (kubelet, containerd, OS) plus the sum of the node's pods, capped at capacity.
-    cpu = int(cpu_cap * (0.03 + 0.04 * _frac(name, "cpu", bucket)))
-    mem = int(mem_cap * (0.12 + 0.03 * _frac(name, "mem", bucket)))
-    for p in pods_on_node:
-        for c in p["spec"].get("containers") or []:
-            pc, pm = container_usage(p, c, now)
-            cpu += pc
-            mem += pm
+    cpu = int(cpu_cap * (0.03 + 0.04 * _frac(name, "cpu", bucket))) + pods_cpu
+    mem = int(mem_cap * (0.12 + 0.03 * _frac(name, "mem", bucket))) + pods_mem
     return {"kind": "NodeMetrics", "apiVersion": "metrics.k8s.io/v1beta1",
             "metadata": {"name": name, "creationTimestamp": datetime.fromtimestamp(now, timezone.utc).strftime(
                 "%Y-%m-%dT%H:%M:%SZ"), "labels": node["metadata"].get("labels") or {}},
             "timestamp": metrics_timestamp(now), "window": f"{METRICS_WINDOW}s",
             "usage": {"cpu": fmt_nanocores(min(cpu, cpu_cap)), "memory": fmt_kib(min(mem, int(mem_cap * 0.98)))}}
+
+
+class Scrapes:
+    """What metrics-server holds between scrapes: each pod's figures for the current METRICS_WINDOW.
+
+    metrics-server scrapes every kubelet once per resolution period and answers reads from memory; likewise a pod's
+    PodMetrics (and its encoding) is computed on its first read in a window and reused until the window ends or the
+    pod changes (a new store entry). Without it a list of 5,000 pods re-derived every figure on every read (~0.3 s),
+    a cost no real metrics API has. creationTimestamp is therefore the scrape time, not the read time.
+    """
+
+    def __init__(self):
+        self._pods: dict[tuple, tuple] = {}  # (namespace, name) -> (entry, window, item, json, cpu, mem)
+        self._lock = threading.Lock()
+
+    def pod(self, entry, now: float, encode) -> tuple[dict, bytes, int, int]:
+        meta = entry.obj["metadata"]
+        key, window = (meta.get("namespace"), meta["name"]), int(now // METRICS_WINDOW)
+        hit = self._pods.get(key)
+        if hit is not None and hit[0] is entry and hit[1] == window:
+            return hit[2:]
+        item, cpu, mem = _pod_metrics(entry.obj, now)
+        value = (entry, window, item, encode(item), cpu, mem)
+        with self._lock:
+            self._pods[key] = value
+        return value[2:]
+
+    def forget_except(self, keys: set) -> None:
+        """Drop pods no longer present (called after a full list, which saw every pod)."""
+        with self._lock:
+            for key in [k for k in self._pods if k not in keys]:
+                del self._pods[key]

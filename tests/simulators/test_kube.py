@@ -376,6 +376,58 @@ def test_metrics(sim, api, ns):
     assert len(nm["items"]) == 3 and all(re.match(r"^\d+n$", n["usage"]["cpu"]) for n in nm["items"])
 
 
+def test_metrics_hold_for_a_window_and_follow_the_pods(sim, api, ns):
+    """Like metrics-server, a pod's figures are those of the window's scrape: repeated reads agree; a pod
+    replaced by a rollout leaves the list and its successor appears; a node counts its pods' usage."""
+    core, apps, _, custom = api
+    apps.create_namespaced_deployment(ns, deployment_manifest("window", "win-1", cpu="300m", memory="256Mi"))
+    sim.tick(settle=True)
+    old = deploy_pods(core, ns, "win-1")[0].metadata.name
+
+    def pod_items():
+        return {i["metadata"]["name"]: i for i in
+                custom.list_namespaced_custom_object("metrics.k8s.io", "v1beta1", ns, "pods")["items"]}
+
+    first, again = pod_items(), pod_items()
+    if first[old]["timestamp"] == again[old]["timestamp"]:  # same window (15 s): the same scrape
+        assert first[old]["containers"] == again[old]["containers"]
+    single = custom.get_namespaced_custom_object("metrics.k8s.io", "v1beta1", ns, "pods", old)
+    assert single["containers"][0]["name"] == first[old]["containers"][0]["name"]
+    node_name = deploy_pods(core, ns, "win-1")[0].spec.node_name
+    node = custom.get_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes", node_name)
+    assert int(node["usage"]["cpu"][:-1]) >= int(first[old]["containers"][0]["usage"]["cpu"][:-1])
+
+    small = {"cpu": "100m", "memory": "64Mi"}
+    apps.patch_namespaced_deployment("window", ns, {"spec": {"template": {"spec": {"containers": [
+        {"name": "ghost-blog", "resources": {"requests": small, "limits": small}}]}}}})
+    sim.tick(settle=True)
+    (new,) = [p.metadata.name for p in deploy_pods(core, ns, "win-1")]
+    after = pod_items()
+    assert new != old and old not in after and new in after
+    usage = after[new]["containers"][0]["usage"]
+    assert 0 < int(usage["cpu"][:-1]) <= 100_000_000 and int(usage["memory"][:-2]) * 1024 <= 64 * 2 ** 20
+    all_pods = custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "pods")["items"]
+    assert new in {i["metadata"]["name"] for i in all_pods} and old not in {i["metadata"]["name"] for i in all_pods}
+
+
+def test_scrapes_are_reused_within_a_window_only():
+    from simulators.kube.store import Entry, dumps
+    from simulators.kube.telemetry import METRICS_WINDOW, Scrapes
+
+    pod = {"metadata": {"name": "p", "namespace": "n"}, "spec": {"containers": [
+        {"name": "c", "resources": {"limits": {"cpu": "1", "memory": "1Gi"}}}]}}
+    scrapes, entry, t = Scrapes(), Entry(pod), 1_000_000 * METRICS_WINDOW
+    item, blob, cpu, mem = scrapes.pod(entry, t, dumps)
+    assert scrapes.pod(entry, t + METRICS_WINDOW - 1, dumps)[0] is item  # same window: the stored scrape
+    assert 0 < cpu <= 10 ** 9 and 0 < mem <= 2 ** 30 and blob == dumps(item)
+    later = scrapes.pod(entry, t + METRICS_WINDOW, dumps)[0]
+    assert later is not item and later["timestamp"] != item["timestamp"]  # next window: scraped again
+    changed = Entry({**pod, "spec": {"containers": [{"name": "c", "resources": {"limits": {"cpu": "10m"}}}]}})
+    assert scrapes.pod(changed, t + METRICS_WINDOW, dumps)[2] <= 10_000_000  # a changed pod is not served stale
+    scrapes.forget_except(set())
+    assert scrapes.pod(entry, t + METRICS_WINDOW, dumps)[0] is not later  # forgotten: computed afresh
+
+
 def test_fault_api_down_and_errors(sim, api):
     core = api[0]
     sim.set_faults(down=True)
