@@ -44,10 +44,22 @@ def forget_route_limits() -> None:
     limiter._marked_for_limiting.clear()
 
 
-# Numbers the two libraries print differently: exponent notation (the standard library writes "1e-05", orjson
-# "1e-5") and magnitudes below 1e-4 (the standard library "2.5e-05", orjson "0.000025"). A string that happens to
-# look like one only costs the slower path.
-_DIFFERENT_NUMBER = re.compile(rb"(?:^|[:,\[])-?(?:\d+(?:\.\d+)?[eE][-+]?\d|0\.0000)")
+# Numbers the two libraries print differently, all below 1e-4 in magnitude: one-digit negative exponents (the
+# standard library writes "1e-07", orjson "1e-7") and 1e-6..1e-4 (standard "2.5e-05", orjson "0.000025"); large
+# numbers print alike ("1e+16"). Both tests start from a literal, so a multi-megabyte body is scanned at memchr
+# speed (a general number regex took ~50 ms per 3 MB); text that merely looks like such a number costs only the
+# slower, standard path.
+_SHORT_NEGATIVE_EXPONENT = re.compile(rb"e-[0-9](?![0-9])")
+_NUMBER_ENDS_HERE = re.compile(rb"(?:^|[:,\[])-?[0-9]+(?:\.[0-9]+)?$")
+
+
+def _numbers_may_differ(body: bytes) -> bool:
+    if b"0.0000" in body:
+        return True
+    for hit in _SHORT_NEGATIVE_EXPONENT.finditer(body):  # "node-1" hits too: is the text before it a number?
+        if _NUMBER_ENDS_HERE.search(body, max(0, hit.start() - 32), hit.start()):  # mantissas are <= 19 bytes
+            return True
+    return False
 
 
 class FastJSONProvider(DefaultJSONProvider):
@@ -75,6 +87,6 @@ class FastJSONProvider(DefaultJSONProvider):
         except (TypeError, orjson.JSONEncodeError):
             body = None
         # DEL is ASCII but the standard library escapes it (\u007f).
-        if body is None or not body.isascii() or b"\x7f" in body or _DIFFERENT_NUMBER.search(body):
+        if body is None or not body.isascii() or b"\x7f" in body or _numbers_may_differ(body):
             return self._app.response_class(f"{self.dumps(obj, separators=(',', ':'))}\n", mimetype=self.mimetype)
         return self._app.response_class(body + b"\n", mimetype=self.mimetype)
