@@ -3,8 +3,9 @@ provisioning throughput.
 
     .venv/bin/python -m bench.cluster [--pods 5000] [--nodes 50] [--instances 30] [--runs 7]
 
-Everything runs in this process: the Kubernetes simulator (real HTTP, the official client talks to it), the app
-on a throw-away SQLite file, jobs on fakeredis run by an in-process RQ worker. Times are server time (the Flask
+The Kubernetes simulator runs in a child process (real HTTP; the official client talks to it, as to an API server
+on its own machine); the app runs in this process on a throw-away SQLite file, jobs on fakeredis run by an
+in-process RQ worker. Times are server time (the Flask
 test client calls the WSGI app directly; the simulator's own response time is included, as it would be).
 Target: admin pods route and console Pods page < 500 ms (the median of --runs). Last line: `BENCH_JSON {...}`
 (bench/run_all.py).
@@ -12,31 +13,13 @@ Target: admin pods route and console Pods page < 500 ms (the median of --runs). 
 from __future__ import annotations
 
 import argparse
-import os
-import platform
 import statistics
 import sys
 import tempfile
 import time
 from decimal import Decimal
 
-
-def _machine() -> str:
-    cpu = platform.processor() or platform.machine()
-    try:
-        with open("/proc/cpuinfo") as f:
-            cpu = next((line.split(":", 1)[1].strip() for line in f if line.startswith("model name")), cpu)
-    except OSError:
-        pass
-    mem = ""
-    try:
-        with open("/proc/meminfo") as f:
-            mem = f"{int(f.readline().split()[1]) // 1024 // 1024} GiB RAM"
-    except (OSError, ValueError, IndexError):
-        pass
-    load = "/".join(f"{x:.1f}" for x in os.getloadavg()) if hasattr(os, "getloadavg") else "?"
-    return (f"{platform.platform()}, {os.cpu_count()} CPUs ({cpu}), {mem}, Python {platform.python_version()}, "
-            f"load average {load}")
+from bench.benchutil import emit, free_port, machine_line, metric, print_metrics
 
 
 CPU: dict[str, list[float]] = {}
@@ -65,13 +48,10 @@ class SimulatorProcess:
     """`python -m simulators.kube` in a child process (its controller and JSON encoding do not share our GIL)."""
 
     def __init__(self, nodes: int, pod_start_delay: float):
-        import socket
         import subprocess
         import urllib.request
 
-        with socket.socket() as s:
-            s.bind(("127.0.0.1", 0))
-            port = s.getsockname()[1]
+        port = free_port()
         self.url = f"http://127.0.0.1:{port}"
         self.proc = subprocess.Popen([sys.executable, "-m", "simulators.kube", "--port", str(port), "--nodes",
                                       str(nodes), "--pod-start-delay", str(pod_start_delay)],
@@ -116,7 +96,7 @@ def main(argv=None) -> int:
     parser.add_argument("--pod-start-delay", type=float, default=0.5)
     args = parser.parse_args(argv)
 
-    print(f"machine: {_machine()}")
+    print(f"machine: {machine_line()}")
     sim = SimulatorProcess(nodes=args.nodes, pod_start_delay=args.pod_start_delay)
     seeded = sim.post("/_sim/seed", {"pods": args.pods})
     print(f"simulator (separate process, as a real API server): {seeded['total_nodes']} nodes, "
@@ -236,9 +216,6 @@ def main(argv=None) -> int:
           f"{running / elapsed * 60:.0f} instances/min per worker (pod start delay {args.pod_start_delay} s, "
           f"readiness poll 0.2 s; workers scale out: each job waits on its own rollout)")
     sim.stop()
-
-    sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    from bench.benchutil import emit, metric, print_metrics
 
     pods = f"{total} pods, {args.nodes} nodes"
     metrics = [

@@ -8,7 +8,7 @@ import pytest
 
 from webapp.cluster import manifests as m
 from webapp.cluster.logs import LineBuffer, clean_line, parse_lines
-from webapp.cluster.quantity import cpu_usage, memory_usage, parse_quantity
+from webapp.cluster.quantity import cpu_usage, mebibytes, memory_usage, millicores, parse_quantity
 from webapp.cluster.status import TRANSITIONS
 from webapp.cluster.models import InstanceStatus as S
 
@@ -57,6 +57,36 @@ def test_bad_quantities(raw):
 def test_usage_shapes():
     assert cpu_usage("5m") == {"raw": "5m", "millicores": 5, "cores": 0.01}
     assert memory_usage("64Mi") == {"raw": "64Mi", "bytes": 67108864, "megabytes": 64.0, "gigabytes": 0.06}
+
+
+def _usage_by_decimal(raw, places=2):
+    """The reference: the Decimal path every quantity can take."""
+    from webapp.cluster.quantity import _round, safe_quantity
+
+    value = safe_quantity(raw)
+    return ({"raw": raw, "millicores": int((value * 1000).to_integral_value(rounding="ROUND_HALF_UP")),
+             "cores": _round(value, places)},
+            {"raw": raw, "bytes": int(value), "megabytes": _round(value / 2 ** 20, 2),
+             "gigabytes": _round(value / 2 ** 30, places)})
+
+
+def test_integer_usage_figures_equal_the_decimal_path():
+    import random
+
+    rng = random.Random(24)
+    edges = [0, 1, 499_999, 500_000, 500_001, 4_999_999, 5_000_000, 5_000_001, 10 ** 9 - 1, 2 ** 19, 2 ** 29,
+             3 * 2 ** 19, 5 * 2 ** 29 - 1, 10 ** 15]
+    values = edges + [rng.randrange(10 ** rng.randint(1, 13)) for _ in range(3000)]
+    for n in values:
+        for suffix in ("n", "u", "m", "", "k", "M", "G", "Ki", "Mi", "Gi"):
+            raw = f"{n}{suffix}"
+            cpu_ref, mem_ref = _usage_by_decimal(raw)
+            assert cpu_usage(raw) == cpu_ref and millicores(raw) == cpu_ref["millicores"], raw
+            assert memory_usage(raw) == mem_ref and mebibytes(raw) == mem_ref["megabytes"], raw
+            assert cpu_usage(raw, core_places=3) == _usage_by_decimal(raw, 3)[0], raw
+    for raw in ("1.5", "2e3", "100m ", "-5m", "12E", "3Pi", "128974848000m", None, "", "abc"):  # the Decimal path
+        assert (cpu_usage(raw), memory_usage(raw)) == _usage_by_decimal(raw), raw
+        assert (millicores(raw), mebibytes(raw)) == (cpu_usage(raw)["millicores"], memory_usage(raw)["megabytes"])
 
 
 def test_log_lines():

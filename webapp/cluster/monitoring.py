@@ -22,7 +22,7 @@ from ..db import isoformat, utcnow
 from ..extensions import db
 from .client import MSG_MONITORING, api_message, ensure_available, is_not_found, reraise_as
 from .errors import ContainerNotFound, NodeNotFound, PodNotFound
-from .quantity import cpu_usage, memory_usage, safe_quantity
+from .quantity import cpu_usage, mebibytes, memory_usage, millicores, safe_quantity
 
 log = logging.getLogger(__name__)
 
@@ -165,23 +165,24 @@ def node_capacity_rows() -> list[dict]:
     """Console Nodes page: per node, CPU (millicores) and memory (MiB) requested, used and allocatable.
 
     Three calls: nodes, pods (for requests, summed per node), node metrics."""
-    with reraise_as(MSG_MONITORING):
+    with reraise_as(MSG_MONITORING), _gc_paused():  # as in list_pods: the pod list is dropped before GC resumes
         kube = _kube()
         nodes = _raw(kube, kube.core.list_node).get("items") or []
         pods = _raw(kube, kube.core.list_pod_for_all_namespaces,
-                        field_selector="status.phase!=Succeeded,status.phase!=Failed").get("items") or []
+                    field_selector="status.phase!=Succeeded,status.phase!=Failed").get("items") or []
         metrics = {m["metadata"]["name"]: m for m in _metrics_list(kube, "nodes") or []}
-    requested: dict[str, list] = {}
-    for pod in pods:
-        node = (pod.get("spec") or {}).get("nodeName")
-        if not node:
-            continue
-        acc = requested.setdefault(node, [0, 0, 0])
-        acc[2] += 1
-        for c in (pod.get("spec") or {}).get("containers") or []:
-            req = (c.get("resources") or {}).get("requests") or {}
-            acc[0] += safe_quantity(req.get("cpu"))
-            acc[1] += safe_quantity(req.get("memory"))
+        requested: dict[str, list] = {}
+        for pod in pods:
+            node = (pod.get("spec") or {}).get("nodeName")
+            if not node:
+                continue
+            acc = requested.setdefault(node, [0, 0, 0])
+            acc[2] += 1
+            for c in (pod.get("spec") or {}).get("containers") or []:
+                req = (c.get("resources") or {}).get("requests") or {}
+                acc[0] += safe_quantity(req.get("cpu"))
+                acc[1] += safe_quantity(req.get("memory"))
+        del pods
     rows = []
     for node in nodes:
         name = node["metadata"]["name"]
@@ -261,20 +262,49 @@ def _pod_row(pod: dict, metrics: dict | None) -> dict:
             "metricsTimestamp": (metrics or {}).get("timestamp"), "metricsWindow": (metrics or {}).get("window")}
 
 
-def list_pods(namespace: str | None = None, limit: int | None = None) -> dict:
-    """K5: pods with per-container usage; one pod list and one pod-metrics list."""
-    with reraise_as(MSG_MONITORING):
+def _pod_summary(pod: dict, metrics: dict | None) -> dict:
+    """What the console Pods page shows of a pod: no per-container detail, usage summed (CPU m, memory MiB)."""
+    meta, spec, status = pod["metadata"], pod.get("spec") or {}, pod.get("status") or {}
+    usage_by_container = {c.get("name"): c.get("usage") or {} for c in (metrics or {}).get("containers") or []}
+    cpu, memory = 0, 0
+    for c in spec.get("containers") or []:
+        usage = usage_by_container.get(c.get("name"))
+        if usage is not None:
+            cpu += millicores(usage.get("cpu"))
+            memory += mebibytes(usage.get("memory"))
+    restarts = {c.get("name"): int(c.get("restartCount") or 0) for c in status.get("containerStatuses") or []}
+    return {"name": meta["name"], "namespace": meta.get("namespace"), "status": status.get("phase"),
+            "nodeName": spec.get("nodeName"), "restarts": sum(restarts.values()),
+            "createdAt": meta.get("creationTimestamp"), "cpu": cpu, "memory": memory}
+
+
+def _pods_joined(namespace: str | None, limit: int | None, row) -> list[dict]:
+    """`row(pod, its metrics or None)` for every pod: one pod list and one pod-metrics list, fetched concurrently."""
+    # One collector pause from decoding to the rows, and the decoded lists dropped inside it: re-enabling the
+    # collector while they are alive would make it scan every one of their objects (~50 ms for 5,000 pods).
+    with reraise_as(MSG_MONITORING), _gc_paused():
         kube = _kube()
-        # The two lists are independent: fetched concurrently (the API server does the waiting, not us).
+        # The two lists are independent (the API server does the waiting, not us).
         with ThreadPoolExecutor(max_workers=1) as pool:
             metrics_future = pool.submit(_metrics_list, kube, "pods", namespace)
             items = _list(kube, kube.core.list_pod_for_all_namespaces, kube.core.list_namespaced_pod, namespace,
                           limit)
             metrics_items = metrics_future.result() or []
-    with _gc_paused():
         metrics = {(m["metadata"].get("namespace"), m["metadata"]["name"]): m for m in metrics_items}
-        rows = [_pod_row(p, metrics.get((p["metadata"].get("namespace"), p["metadata"]["name"]))) for p in items]
+        rows = [row(p, metrics.get((p["metadata"].get("namespace"), p["metadata"]["name"]))) for p in items]
+        del items, metrics_items, metrics
+    return rows
+
+
+def list_pods(namespace: str | None = None, limit: int | None = None) -> dict:
+    """K5: pods with per-container usage."""
+    rows = _pods_joined(namespace, limit, _pod_row)
     return {"pods": rows, "total": len(rows)}
+
+
+def pod_summaries(namespace: str | None = None) -> list[dict]:
+    """Console Pods page: every pod as `_pod_summary` (the same two calls as K5, far fewer objects built)."""
+    return _pods_joined(namespace, None, _pod_summary)
 
 
 # ------------------------------------------------------------------------------------------------ ingresses

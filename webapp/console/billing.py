@@ -35,20 +35,22 @@ def _figure_html(fig) -> str:
 def charts(data: dict) -> dict[str, str]:
     import plotly.graph_objects as go
 
+    from .charts import figure
+
     daily = data["daily"]
     days = [d["day"] for d in daily]
-    revenue = go.Figure()
+    revenue = figure()
     revenue.add_bar(x=days, y=[d["renewalRevenue"] for d in daily], name="Renewal revenue (IDR)")
     revenue.add_scatter(x=days, y=[d["revenue"] for d in daily], name="All subscription revenue (IDR)",
                         mode="lines+markers")
     revenue.update_layout(title="Revenue by day", margin=dict(l=40, r=20, t=40, b=40), legend=dict(orientation="h"))
-    renewals = go.Figure(go.Bar(x=days, y=[d["renewals"] for d in daily], name="Renewals"))
+    renewals = figure(go.Bar(x=days, y=[d["renewals"] for d in daily], name="Renewals"))
     renewals.update_layout(title="Renewals by day", margin=dict(l=40, r=20, t=40, b=40))
     by_status = data["byStatus"]
-    status = go.Figure(go.Bar(x=list(by_status), y=list(by_status.values())))
+    status = figure(go.Bar(x=list(by_status), y=list(by_status.values())))
     status.update_layout(title="Subscriptions by status", margin=dict(l=40, r=20, t=40, b=40))
     by_service = data["byService"]
-    service = go.Figure(go.Bar(x=[r["active"] for r in by_service], y=[r["service"] for r in by_service],
+    service = figure(go.Bar(x=[r["active"] for r in by_service], y=[r["service"] for r in by_service],
                                orientation="h"))
     service.update_layout(title="Active subscriptions by service", margin=dict(l=120, r=20, t=40, b=40))
     return {"revenue": _figure_html(revenue), "renewals": _figure_html(renewals), "status": _figure_html(status),

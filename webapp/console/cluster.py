@@ -18,7 +18,7 @@ from markupsafe import Markup, escape
 from ..cluster.client import ClusterUnavailable
 from ..cluster.models import InstanceStatus, ServiceInstance
 from .base import SecureBaseView, SecureModelView, call_service, current_admin
-from .charts import figure_html
+from .charts import figure, figure_html
 
 PAGE_SIZE = 100
 CATEGORY = "Cluster"
@@ -36,8 +36,8 @@ def _read(fn: Callable, *args, **kwargs):
 
 
 def _figure_html(fig) -> Markup:
-    fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=360, template="plotly_white")
-    return figure_html(fig)
+    fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=360)
+    return figure_html(fig, template="plotly_white")
 
 
 def age(timestamp: str | None, now: datetime | None = None) -> str:
@@ -100,11 +100,9 @@ class NodesView(ClusterView):
         rows, banner = _read(monitoring.node_capacity_rows)
         figures = []
         if rows:
-            import plotly.graph_objects as go
-
             names = [r["name"] for r in rows]
             for title, prefix, unit in (("CPU (millicores)", "cpu", "m"), ("Memory (MiB)", "mem", "MiB")):
-                fig = go.Figure()
+                fig = figure()
                 fig.add_bar(name="Requested", x=names, y=[r[f"{prefix}Requested"] for r in rows])
                 fig.add_bar(name="Used", x=names, y=[r[f"{prefix}Used"] or 0 for r in rows])
                 fig.add_bar(name="Allocatable", x=names, y=[r[f"{prefix}Allocatable"] for r in rows])
@@ -114,14 +112,6 @@ class NodesView(ClusterView):
 
 
 # ------------------------------------------------------------------------------------------------ pods
-def _pod_cpu(pod: dict) -> int:
-    return sum((c["usage"] or {}).get("cpu", {}).get("millicores", 0) for c in pod["containers"] if c["usage"])
-
-
-def _pod_mem(pod: dict) -> float:
-    return sum((c["usage"] or {}).get("memory", {}).get("megabytes", 0) for c in pod["containers"] if c["usage"])
-
-
 class PodsView(ClusterView):
     SORTABLE = {"name": lambda p: p["name"], "namespace": lambda p: (p["namespace"] or "", p["name"]),
                 "status": lambda p: (p["status"] or "", p["name"]), "restarts": lambda p: (p["restarts"], p["name"]),
@@ -133,10 +123,8 @@ class PodsView(ClusterView):
         from ..cluster import monitoring
 
         namespace, status = _text_arg("namespace", 63), _text_arg("status", 20)
-        data, banner = _read(monitoring.list_pods)
-        pods = (data or {}).get("pods", [])
-        for pod in pods:
-            pod["cpu"], pod["memory"] = _pod_cpu(pod), _pod_mem(pod)
+        pods, banner = _read(monitoring.pod_summaries)
+        pods = pods or []
         namespaces = sorted({p["namespace"] for p in pods if p["namespace"]})
         phases = sorted({p["status"] for p in pods if p["status"]})
         shown = [p for p in pods if (not namespace or p["namespace"] == namespace)
@@ -160,14 +148,14 @@ class PodsView(ClusterView):
         for pod in pods:
             counts[pod["status"] or "Unknown"] = counts.get(pod["status"] or "Unknown", 0) + 1
         phases = sorted(counts)
-        fig = go.Figure(go.Bar(x=phases, y=[counts[p] for p in phases],
+        fig = figure(go.Bar(x=phases, y=[counts[p] for p in phases],
                                marker_color=[PHASE_COLOURS.get(p, "#9467bd") for p in phases]))
         fig.update_layout(title="Pods per phase")
         figures = [_figure_html(fig)]
         for title, key, unit in (("Top CPU consumers (millicores)", "cpu", "m"),
                                  ("Top memory consumers (MiB)", "memory", "MiB")):
             top = sorted(pods, key=lambda p: p[key], reverse=True)[:10][::-1]
-            fig = go.Figure(go.Bar(orientation="h", x=[p[key] for p in top],
+            fig = figure(go.Bar(orientation="h", x=[p[key] for p in top],
                                    y=[f"{p['namespace']}/{p['name']}" for p in top]))
             fig.update_layout(title=title, xaxis_title=unit)
             figures.append(_figure_html(fig))

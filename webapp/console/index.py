@@ -109,28 +109,29 @@ def dashboard_links(admin, kpis: dict, statuses: dict) -> dict:
 def _figure_html(fig) -> Markup:
     from .charts import figure_html
 
-    fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=340, template="plotly_white",
-                      legend={"orientation": "h"})
-    return figure_html(fig)
+    fig.update_layout(margin={"l": 40, "r": 20, "t": 40, "b": 40}, height=340, legend={"orientation": "h"})
+    return figure_html(fig, template="plotly_white")
 
 
 def charts(data: dict) -> dict[str, Markup]:
     import plotly.graph_objects as go
 
+    from .charts import figure
+
     daily = data["daily"]
     days = [d["day"] for d in daily]
-    money_fig = go.Figure()
+    money_fig = figure()
     money_fig.add_bar(x=days, y=[d["revenue"] for d in daily], name="Revenue (subscriptions + upgrades, IDR)")
     money_fig.add_scatter(x=days, y=[d["topUps"] for d in daily], name="Top-ups (IDR)", mode="lines")
     money_fig.update_layout(title=f"Revenue and top-ups per day (last {len(days)} days)")
 
     subs = data["subscriptions"]
     by_status = {k: v for k, v in subs["byStatus"].items() if v} or subs["byStatus"]
-    status_fig = go.Figure(go.Bar(x=list(by_status), y=list(by_status.values())))
+    status_fig = figure(go.Bar(x=list(by_status), y=list(by_status.values())))
     status_fig.update_layout(title="Subscriptions by status")
 
     services = subs["byService"][:15][::-1]
-    service_fig = go.Figure()
+    service_fig = figure()
     shown = [s for s in subs["byStatus"] if any(row["byStatus"].get(s) for row in services)]
     for status in shown:
         service_fig.add_bar(orientation="h", name=status, y=[row["service"] for row in services],
@@ -138,7 +139,7 @@ def charts(data: dict) -> dict[str, Markup]:
     service_fig.update_layout(title="Subscriptions by service", barmode="stack", margin={"l": 120})
 
     tickets = data["tickets"]
-    ticket_fig = go.Figure(go.Bar(x=list(tickets["byStatus"]), y=list(tickets["byStatus"].values()),
+    ticket_fig = figure(go.Bar(x=list(tickets["byStatus"]), y=list(tickets["byStatus"].values()),
                                   name="Tickets"))
     ticket_fig.update_layout(title="Ticket backlog by status")
     return {"money": _figure_html(money_fig), "subscriptionStatus": _figure_html(status_fig),
