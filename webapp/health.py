@@ -72,6 +72,14 @@ def readiness() -> dict[str, str]:
             log.warning("readiness: %s did not answer within %.1f s", name, timeout)
             results[name] = "timeout"
         except Exception as exc:  # noqa: BLE001 - any failure means "not ready"; the cause is logged
-            log.warning("readiness: %s unavailable: %s", name, exc)
-            results[name] = "unavailable"
+            # The clients' own timeouts equal the deadline, so a hang may surface as their error first.
+            results[name] = "timeout" if _is_timeout(exc) else "unavailable"
+            log.warning("readiness: %s %s: %s", name, results[name], exc)
     return results
+
+
+def _is_timeout(exc: Exception) -> bool:
+    from psycopg.errors import QueryCanceled
+    from redis.exceptions import TimeoutError as RedisTimeout
+
+    return isinstance(exc, (RedisTimeout, TimeoutError)) or isinstance(getattr(exc, "orig", None), QueryCanceled)

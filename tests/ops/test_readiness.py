@@ -72,3 +72,25 @@ def test_a_hung_database_is_reported_within_two_seconds(client, app, monkeypatch
 def test_readiness_works_on_the_embedded_in_memory_redis(client, app, monkeypatch):
     monkeypatch.setitem(app.config, "REDIS_URL", "fakeredis://")
     assert assert_envelope(client.get("/api/health/ready"), 200)["data"]["redis"] == "ok"
+
+
+def test_a_client_timeout_is_reported_as_timeout_not_unavailable(client, app, monkeypatch):
+    """The clients' own timeouts equal the deadline: whichever fires first, a hang reads "timeout"."""
+    import psycopg.errors
+    import redis.exceptions
+    from sqlalchemy.exc import OperationalError
+
+    from webapp import health
+
+    def redis_times_out(url, timeout):
+        raise redis.exceptions.TimeoutError("Timeout reading from socket")
+
+    def statement_times_out(engine, timeout):
+        raise OperationalError("SELECT 1", {}, psycopg.errors.QueryCanceled("canceling statement due to timeout"))
+
+    monkeypatch.setattr(health, "_check_redis", redis_times_out)
+    body = assert_envelope(client.get("/api/health/ready"), 503, "Service not ready: redis unavailable")
+    assert body["data"] == {"database": "ok", "redis": "timeout"}
+    monkeypatch.setattr(health, "_check_database", statement_times_out)
+    body = assert_envelope(client.get("/api/health/ready"), 503)
+    assert body["data"] == {"database": "timeout", "redis": "timeout"}
