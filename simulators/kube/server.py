@@ -17,7 +17,7 @@ import socket
 import threading
 import time
 import traceback
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, urlsplit
 
 from . import resources as R
@@ -26,6 +26,7 @@ from .errors import ApiError
 from .patch import apply_patch
 from .resources import BY_KIND, lookup
 from .selectors import FieldSelector, LabelSelector
+from ..httpserver import SimulatorHTTPServer
 from .store import dumps
 
 JSON = "application/json"
@@ -605,7 +606,7 @@ class _Handler(BaseHTTPRequestHandler):
             super().log_message(fmt, *args)
 
 
-class SimHTTPServer(ThreadingHTTPServer):
+class SimHTTPServer(SimulatorHTTPServer):
     daemon_threads = True
     allow_reuse_address = True
     request_queue_size = 128

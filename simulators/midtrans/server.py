@@ -15,9 +15,10 @@ import socket
 import threading
 import time
 import uuid
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from urllib.parse import parse_qs, unquote, urlencode, urlsplit
 
+from ..httpserver import SimulatorHTTPServer
 from .notifier import Notifier
 from .state import (STATUS_CODES, SnapError, Transaction, now_jakarta, parse_snap_request, payment_types_for)
 
@@ -48,12 +49,12 @@ class MidtransSimulator:
         self._transactions: dict[str, Transaction] = {}
         self._rng = random.Random()
         self._notifier = Notifier(retries=retries, retry_delay=retry_delay)
-        self._server: ThreadingHTTPServer | None = None
+        self._server: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # ------------------------------------------------------------------ lifecycle
     def start(self) -> "MidtransSimulator":
-        self._server = ThreadingHTTPServer((self.host, self.port), _Handler)
+        self._server = SimulatorHTTPServer((self.host, self.port), _Handler)
         self._server.daemon_threads = True
         self._server.sim = self
         self._server.open_connections = set()  # keep-alive connections, closed by stop()

@@ -28,7 +28,7 @@ import secrets
 import threading
 import time
 from dataclasses import dataclass
-from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from http.server import BaseHTTPRequestHandler
 from typing import Any, Iterable
 from urllib.parse import parse_qsl, unquote_plus, urlencode, urlsplit, urlunsplit
 
@@ -36,6 +36,8 @@ import jwt
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
+
+from ..httpserver import SimulatorHTTPServer
 
 log = logging.getLogger(__name__)
 
@@ -130,7 +132,7 @@ class OIDCSimulator:
         self._codes: dict[str, dict[str, Any]] = {}
         self._tokens: dict[str, tuple[dict[str, Any], float]] = {}
         self._lock = threading.Lock()
-        self._httpd: ThreadingHTTPServer | None = None
+        self._httpd: SimulatorHTTPServer | None = None
         self._thread: threading.Thread | None = None
 
     # -- lifecycle -------------------------------------------------------------------------
@@ -138,7 +140,7 @@ class OIDCSimulator:
     def bind(self) -> "OIDCSimulator":
         """Open the listening socket (port 0 picks a free one) without serving yet."""
         if self._httpd is None:
-            self._httpd = ThreadingHTTPServer((self.host, self.port), _Handler)
+            self._httpd = SimulatorHTTPServer((self.host, self.port), _Handler)
             self._httpd.daemon_threads = True
             self._httpd.sim = self  # type: ignore[attr-defined]
             self.port = self._httpd.server_address[1]
