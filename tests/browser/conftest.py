@@ -18,18 +18,13 @@ from __future__ import annotations
 
 import os
 import shutil
-import tempfile
 import threading
 import time
 from pathlib import Path
 
 import pytest
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from werkzeug.serving import make_server
 
-from simulators import app_settings
-from tests import limiter_state
+from tests.served_app import prepare_services, served_app
 
 ROOT = Path(__file__).resolve().parents[2]
 IN_CI = os.environ.get("CI", "").lower() == "true"
@@ -38,7 +33,6 @@ CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-backg
                  "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run"]
 VIEWPORT = {"width": 1280, "height": 800}
 DB_NAME = "poddesk_browser"
-ADMIN_URL = os.environ.get("BROWSER_ADMIN_DB_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/postgres")
 REDIS_URL = os.environ.get("BROWSER_REDIS_URL", "redis://127.0.0.1:6379/5")
 ARTIFACTS = Path(os.environ.get("ARTIFACTS_DIR") or ROOT / "artifacts" / "browser")
 SCREENSHOTS = ROOT / "docs" / "screenshots"
@@ -59,117 +53,47 @@ def pytest_collection_modifyitems(items):
             item.add_marker(pytest.mark.browser)
 
 
-# ----------------------------------------------------------------------------------------------- database
-def _fresh_database() -> str:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    finally:
-        admin.dispose()
-    return make_url(ADMIN_URL).set(database=DB_NAME).render_as_string(hide_password=False)
-
-
-def _drop_database() -> None:
-    admin = create_engine(ADMIN_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    except Exception:  # noqa: BLE001 - leaving the database behind is harmless (next session drops it)
-        pass
-    finally:
-        admin.dispose()
-
-
+# ----------------------------------------------------------------------------------------------- the app
 class Stack:
     """What the tests talk to: the served app, its simulators, the shared per-session state."""
 
-    def __init__(self, app, url: str, kube, midtrans, oidc):
-        self.app, self.url, self.kube, self.midtrans, self.oidc = app, url, kube, midtrans, oidc
+    def __init__(self, served):
+        self.app, self.url, self.kube, self.midtrans, self.oidc = (served.app, served.url, served.kube,
+                                                                   served.midtrans, served.oidc)
         self.state: dict = {}
 
 
 @pytest.fixture(scope="package")
 def stack():
-    import redis
-
     try:
-        database_url = _fresh_database()
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).flushdb()
+        database_url = prepare_services(DB_NAME, REDIS_URL)
     except Exception as exc:  # noqa: BLE001
         if IN_CI:
             pytest.exit(f"PostgreSQL/Redis for the browser tests are not reachable: {exc}", returncode=3)
         pytest.skip(f"PostgreSQL/Redis for the browser tests are not reachable: {exc}")
 
-    from simulators.kube import KubeSimulator
-    from simulators.midtrans import MidtransSimulator
-    from simulators.oidc import OIDCSimulator
-
-    oidc = OIDCSimulator(host="127.0.0.1", port=0)
-    oidc.start()
-    kube = KubeSimulator(host="127.0.0.1", port=0, pod_start_delay=0.5, nodes=3)
-    kube.start()
-    server_key, client_key = "SB-Mid-server-browser-test", "SB-Mid-client-browser-test"
-    midtrans = MidtransSimulator(host="127.0.0.1", port=0, server_key=server_key, client_key=client_key,
-                                 retries=1, retry_delay=0.1)
-    midtrans.start()
-    uploads = tempfile.mkdtemp(prefix="poddesk-browser-uploads-")
-
-    import jobs.queue
-    from webapp import create_app
     from webapp.demo import seed_demo
-    from webapp.extensions import db, limiter
+    from webapp.extensions import db
 
-    # flask-limiter is one object per process: the last init_app wins the storage, and create_app's
-    # `@limiter.limit` decorators add their limits again under the same endpoint names (each request would then be
-    # counted twice). Keep the suite's registrations for this app too, and give everything back afterwards.
-    saved_limiter = limiter_state.snapshot(limiter)
-    saved_worker_app = jobs.queue._worker_app
-    app = create_app(
-        "testing",
-        SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=REDIS_URL, RATELIMIT_STORAGE_URI=REDIS_URL,
-        UPLOAD_FOLDER=uploads, KUBE_POLL_INTERVAL=0.3, KUBE_PROBE_CACHE_SECONDS=1,
-        MIDTRANS_TIMEOUT=5.0, **app_settings(oidc=oidc, kube=kube, midtrans=midtrans),
-    )
-    if saved_limiter["manager"]["_decorated_limits"]:  # the suite's app registered them already
-        limiter_state.restore(limiter, saved_limiter, storage=False)
-    with app.app_context():
-        db.create_all()
-        seed_demo()
-        db.session.commit()
-        db.session.remove()
-
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    url = f"http://127.0.0.1:{server.server_port}"
-    # As in embedded.py: the simulator notifies the served app, and sends the browser back to the finish page.
-    midtrans.notify_url = f"{url}/api/wallet/webhook/midtrans"
-    finish = f"{url}/portal/wallet/topup/finish"
-    app.config.update(MIDTRANS_FINISH_URL=finish, MIDTRANS_UNFINISH_URL=finish, MIDTRANS_ERROR_URL=finish)
-    serving = threading.Thread(target=server.serve_forever, name="browser-app", daemon=True)
-    serving.start()
-
-    stop = threading.Event()
-    worker = threading.Thread(target=_work, args=(app, stop), name="browser-worker", daemon=True)
-    worker.start()
-
-    yield Stack(app, url, kube, midtrans, oidc)
-
-    stop.set()
-    worker.join(timeout=30)
-    server.shutdown()
-    server.server_close()
-    for sim in (midtrans, kube, oidc):
+    with served_app(name="browser", database_url=database_url, redis_url=REDIS_URL, kube_pod_start_delay=0.5,
+                    kube_nodes=3, midtrans_retries=1, KUBE_POLL_INTERVAL=0.3, KUBE_PROBE_CACHE_SECONDS=1) as served:
+        app = served.app
+        with app.app_context():
+            db.create_all()
+            seed_demo()
+            db.session.commit()
+            db.session.remove()
+        # As in embedded.py: the simulator sends the browser back to the finish page.
+        finish = f"{served.url}/portal/wallet/topup/finish"
+        app.config.update(MIDTRANS_FINISH_URL=finish, MIDTRANS_UNFINISH_URL=finish, MIDTRANS_ERROR_URL=finish)
+        stop = threading.Event()
+        worker = threading.Thread(target=_work, args=(app, stop), name="browser-worker", daemon=True)
+        worker.start()
         try:
-            sim.stop()
-        except Exception:  # noqa: BLE001
-            pass
-    with app.app_context():
-        db.engine.dispose()
-    limiter_state.restore(limiter, saved_limiter)
-    jobs.queue.set_worker_app(saved_worker_app)
-    shutil.rmtree(uploads, ignore_errors=True)
-    _drop_database()
+            yield Stack(served)
+        finally:
+            stop.set()
+            worker.join(timeout=30)
 
 
 def _work(app, stop: threading.Event) -> None:

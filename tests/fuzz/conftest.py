@@ -21,25 +21,18 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
 
 import pytest
 import requests
-from sqlalchemy import create_engine, text
-from sqlalchemy.engine import make_url
-from werkzeug.serving import WSGIRequestHandler, make_server
+from sqlalchemy import text
 
-from simulators import app_settings
-from tests import limiter_state
+from tests.served_app import prepare_services, served_app
 
 IN_CI = os.environ.get("CI", "").lower() == "true"
 DB_NAME = os.environ.get("FUZZ_DATABASE", "poddesk_fuzz")
-_BASE_DB_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
-ADMIN_DB_URL = make_url(_BASE_DB_URL).set(database="postgres").render_as_string(hide_password=False)
 REDIS_URL = os.environ.get("FUZZ_REDIS_URL", "redis://127.0.0.1:6379/4")
 RATE_LIMIT = os.environ.get("FUZZ_RATE_LIMIT", "100000 per minute")
 PASSWORD = "password123"  # webapp.demo.DEMO_PASSWORD
@@ -52,36 +45,6 @@ def _unavailable(reason: str):
     if IN_CI:
         pytest.exit(f"fuzz tests cannot run in CI: {reason}", returncode=3)
     pytest.skip(reason)
-
-
-def _fresh_database() -> str:
-    admin = create_engine(ADMIN_DB_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-            conn.execute(text(f'CREATE DATABASE "{DB_NAME}"'))
-    finally:
-        admin.dispose()
-    return make_url(ADMIN_DB_URL).set(database=DB_NAME).render_as_string(hide_password=False)
-
-
-def _drop_database() -> None:
-    if os.environ.get("FUZZ_KEEP_DATABASE"):
-        return
-    admin = create_engine(ADMIN_DB_URL, isolation_level="AUTOCOMMIT")
-    try:
-        with admin.connect() as conn:
-            conn.execute(text(f'DROP DATABASE IF EXISTS "{DB_NAME}" WITH (FORCE)'))
-    except Exception:  # noqa: BLE001 - the next session drops it anyway
-        pass
-    finally:
-        admin.dispose()
-
-
-# flask-limiter is one object per process (see tests/browser/conftest.py): save its registrations, give them back.
-class _QuietHandler(WSGIRequestHandler):
-    def log_request(self, *args, **kwargs):  # thousands of requests: keep the test output readable
-        pass
 
 
 @dataclass
@@ -221,70 +184,20 @@ def _seed(stack: FuzzStack) -> None:
 
 @pytest.fixture(scope="package")
 def fuzz_stack():
-    import redis
-
     try:
-        database_url = _fresh_database()
-        redis.Redis.from_url(REDIS_URL, socket_timeout=2).flushdb()
+        database_url = prepare_services(DB_NAME, REDIS_URL)
     except Exception as exc:  # noqa: BLE001
         _unavailable(f"PostgreSQL/Redis for the fuzz tests are not reachable: {exc}")
-
-    from simulators.kube import KubeSimulator
-    from simulators.midtrans import MidtransSimulator
-    from simulators.oidc import OIDCSimulator
-
-    oidc = OIDCSimulator(host="127.0.0.1", port=0)
-    oidc.start()
-    kube = KubeSimulator(host="127.0.0.1", port=0, pod_start_delay=0.2, nodes=2)
-    kube.start()
-    server_key, client_key = "SB-Mid-server-fuzz-test", "SB-Mid-client-fuzz-test"
-    midtrans = MidtransSimulator(host="127.0.0.1", port=0, server_key=server_key, client_key=client_key,
-                                 retries=0, retry_delay=0.1)
-    midtrans.start()
-    uploads = tempfile.mkdtemp(prefix="poddesk-fuzz-uploads-")
-
-    import jobs.queue
-    from webapp import create_app
-    from webapp.extensions import db, limiter
-
-    saved_limiter = limiter_state.snapshot(limiter)
-    saved_worker_app = jobs.queue._worker_app
-    app = create_app(
-        "testing",
-        SQLALCHEMY_DATABASE_URI=database_url, REDIS_URL=REDIS_URL, RATELIMIT_STORAGE_URI=REDIS_URL,
-        LOGIN_RATE_LIMIT=RATE_LIMIT, LOGIN_FAILURE_LIMIT=RATE_LIMIT, LOGIN_ACCOUNT_FAILURE_LIMIT=RATE_LIMIT, REGISTER_RATE_LIMIT=RATE_LIMIT,
-        REFRESH_RATE_LIMIT=RATE_LIMIT, TICKET_WRITE_RATE_LIMIT=RATE_LIMIT,
-        UPLOAD_FOLDER=uploads, KUBE_POLL_INTERVAL=0.2, KUBE_PROBE_CACHE_SECONDS=1,
-        KUBE_TIMEOUT_SECONDS=5, LOG_STREAM_MAX_SECONDS=1,
-        MIDTRANS_TIMEOUT=5.0, **app_settings(oidc=oidc, kube=kube, midtrans=midtrans),
-    )
-    if saved_limiter["manager"]["_decorated_limits"]:  # the suite's app registered them already
-        limiter_state.restore(limiter, saved_limiter, storage=False)
-    jobs.queue.set_worker_app(app)
-
-    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=_QuietHandler)
-    url = f"http://127.0.0.1:{server.server_port}"
-    midtrans.notify_url = f"{url}/api/wallet/webhook/midtrans"
-    serving = threading.Thread(target=server.serve_forever, name="fuzz-app", daemon=True)
-    serving.start()
-    stack = FuzzStack(app=app, url=url)
-    try:
+    with served_app(name="fuzz", database_url=database_url, redis_url=REDIS_URL, kube_pod_start_delay=0.2,
+                    kube_nodes=2, midtrans_retries=0, quiet=True,
+                    keep_database=bool(os.environ.get("FUZZ_KEEP_DATABASE")),
+                    LOGIN_RATE_LIMIT=RATE_LIMIT, LOGIN_FAILURE_LIMIT=RATE_LIMIT, LOGIN_ACCOUNT_FAILURE_LIMIT=RATE_LIMIT,
+                    REGISTER_RATE_LIMIT=RATE_LIMIT, REFRESH_RATE_LIMIT=RATE_LIMIT, TICKET_WRITE_RATE_LIMIT=RATE_LIMIT,
+                    KUBE_POLL_INTERVAL=0.2, KUBE_PROBE_CACHE_SECONDS=1, KUBE_TIMEOUT_SECONDS=5,
+                    LOG_STREAM_MAX_SECONDS=1) as served:
+        stack = FuzzStack(app=served.app, url=served.url)
         _seed(stack)
         yield stack
-    finally:
-        server.shutdown()
-        server.server_close()
-        for sim in (midtrans, kube, oidc):
-            try:
-                sim.stop()
-            except Exception:  # noqa: BLE001
-                pass
-        with app.app_context():
-            db.engine.dispose()
-        limiter_state.restore(limiter, saved_limiter)
-        jobs.queue.set_worker_app(saved_worker_app)
-        shutil.rmtree(uploads, ignore_errors=True)
-        _drop_database()
 
 
 @pytest.fixture(autouse=True)
