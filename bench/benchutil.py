@@ -123,15 +123,28 @@ def recreate_database(base_url: str, name: str) -> str:
 def wait_http(url: str, timeout: float = 60) -> None:
     import requests
 
-    deadline = time.time() + timeout
-    while time.time() < deadline:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         try:
-            if requests.get(url, timeout=2).status_code < 500:
+            if requests.get(url, timeout=1).status_code < 500:
                 return
         except requests.RequestException:
             pass
-        time.sleep(0.2)
+        time.sleep(0.1)
     raise RuntimeError(f"{url} did not come up")
+
+
+def reset_schema(app) -> None:
+    """An empty `public` schema with the app's tables (call inside an app context)."""
+    from sqlalchemy import text
+
+    from webapp.extensions import db
+
+    db.session.remove()
+    with db.engine.begin() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    db.create_all()
 
 
 def cpu_seconds(pids: list[int]) -> float:

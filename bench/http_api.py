@@ -36,7 +36,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.benchutil import (DEFAULT_DB, cpu_seconds, emit, ensure_database, free_port, machine, machine_line, metric,  # noqa: E402
+from bench.benchutil import (reset_schema, DEFAULT_DB, cpu_seconds, emit, ensure_database, free_port, machine, machine_line, metric,  # noqa: E402
                              print_metrics, require_wrk, run_wrk, wait_http)
 
 USERS = 200
@@ -56,11 +56,7 @@ def seed(app, jwt_secret: str) -> tuple[list[str], list[str]]:
     from webapp.extensions import db
 
     with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        db.create_all()
+        reset_schema(app)
         slugs = []
         for c in range(4):
             category = ServiceCategory(name=f"Category {c}", slug=f"category-{c}", description=f"Apps of kind {c}",

@@ -49,7 +49,7 @@ ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
     sys.path.insert(0, str(ROOT))
 
-from bench.benchutil import free_port, recreate_database  # noqa: E402
+from bench.benchutil import free_port, recreate_database, wait_http  # noqa: E402
 from bench.benchutil import machine as machine_info  # noqa: E402
 from jobs.queue import job  # noqa: E402
 
@@ -416,7 +416,7 @@ class Soak:
         self.server = make_server("127.0.0.1", self.web_port, self.app, threaded=True)
         self.server_thread = threading.Thread(target=self.server.serve_forever, name="soak-web", daemon=True)
         self.server_thread.start()
-        self._wait_http(self.kube_url + "/version", 20)
+        wait_http(self.kube_url + "/version", 20)
         self.api = Api(self.web_url, self.result)
         self._admin_login()
         self._create_coupons()
@@ -434,19 +434,6 @@ class Soak:
                 return
             time.sleep(0.2)
         raise RuntimeError("the worker processes did not start; see " + str(self.tmp))
-
-    def _wait_http(self, url: str, timeout: float) -> None:
-        import requests
-
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            try:
-                if requests.get(url, timeout=1).status_code < 500:
-                    return
-            except requests.RequestException:
-                pass
-            time.sleep(0.1)
-        raise RuntimeError(f"{url} did not come up")
 
     def _seed_catalog(self) -> None:
         from webapp.accounts.models import Role

@@ -33,7 +33,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from bench.benchutil import (cpu_seconds, emit, ensure_database, free_port, machine_line, metric,  # noqa: E402
+from bench.benchutil import (reset_schema, cpu_seconds, emit, ensure_database, free_port, machine_line, metric,  # noqa: E402
                              print_metrics, wait_http)
 from bench.benchutil import machine as machine_info  # noqa: E402
 
@@ -134,7 +134,7 @@ def main() -> int:
 
     db_url = os.environ.get("BENCH_DATABASE_URL", DEFAULT_DB)
     ensure_database(db_url)
-    from sqlalchemy import func, select, text
+    from sqlalchemy import func, select
 
     from simulators.midtrans import MidtransSimulator
     from webapp import create_app
@@ -157,11 +157,7 @@ def main() -> int:
     print(f"database: {db_url}; gunicorn: {opts.workers} gthread workers x {opts.threads} threads; load: wrk (separate process)")
 
     with app.app_context():
-        db.session.remove()
-        with db.engine.begin() as conn:
-            conn.execute(text("DROP SCHEMA public CASCADE"))
-            conn.execute(text("CREATE SCHEMA public"))
-        db.create_all()
+        reset_schema(app)
         users = [User(name=f"Bench {i}", email=f"bench{i}@example.com", credit_balance=0, total_top_up=0,
                       total_spent=0, token_version=0) for i in range(100)]
         db.session.add_all(users)

@@ -45,3 +45,31 @@ def freeze(when):
     from freezegun import freeze_time
 
     return freeze_time(when, ignore=["kubernetes"])
+
+
+def concurrent_renewal_passes(app, when, *, batch_size: int, passes: int = 2) -> tuple[list[dict], list[Exception]]:
+    """`passes` renewal passes at once, each in its own thread and session, at billing time `when`:
+    (their results, the exceptions they raised)."""
+    import threading
+
+    from webapp import clock
+    from webapp.subscriptions import renewals
+
+    results, errors = [], []
+
+    def one_pass():
+        with app.app_context():
+            try:
+                results.append(renewals.process_renewals(batch_size=batch_size))
+            except Exception as exc:  # noqa: BLE001 - returned to the test
+                errors.append(exc)
+            finally:
+                db.session.remove()
+
+    with clock.frozen(when):
+        threads = [threading.Thread(target=one_pass) for _ in range(passes)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    return results, errors

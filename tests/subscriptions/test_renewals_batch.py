@@ -2,12 +2,12 @@
 and quota; a wallet paying several renewals; two passes at once; a pass interrupted between batches."""
 from __future__ import annotations
 
-import threading
 
 import pytest
 from sqlalchemy import func, select
 
 from tests.notifications.billing_helpers import instances_stub, jkt  # noqa: F401 (fixture)
+from tests.subscriptions.helpers import concurrent_renewal_passes
 from webapp import clock
 from webapp.accounts.models import User
 from webapp.audit.models import AuditEntry
@@ -224,23 +224,7 @@ def test_two_passes_at_once_charge_each_period_once_and_keep_every_chain(app, co
     """200 users x 3 due subscriptions, wallets covering two of the three; two passes in threads, batches of 64
     (a user's subscriptions straddle batches, so the passes also meet on shared wallets)."""
     user_ids = _seed(200, 3, 120_000)
-    results, errors = [], []
-
-    def worker():
-        with app.app_context():
-            try:
-                results.append(renewals.process_renewals(batch_size=64))
-            except Exception as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    with clock.frozen(jkt(2026, 2, 15, 2)):
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    results, errors = concurrent_renewal_passes(app, jkt(2026, 2, 15, 2), batch_size=64)
     assert errors == []
     assert sum(r["successful"] for r in results) == 400
     assert sum(r["gracePeriodsStarted"] for r in results) == 200

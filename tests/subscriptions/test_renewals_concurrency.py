@@ -1,18 +1,16 @@
 """Two renewal workers racing over the same 1,000 due subscriptions charge each exactly once (real commits)."""
 from __future__ import annotations
 
-import threading
 
 from sqlalchemy import func, select
 
 from tests.notifications.billing_helpers import jkt
-from webapp import clock
+from tests.subscriptions.helpers import concurrent_renewal_passes
 from webapp.accounts.models import User
 from webapp.billing.models import Transaction, TransactionType
 from webapp.catalog.models import PlanType, Service, ServiceCategory, ServicePlan
 from webapp.extensions import db
 from webapp.notifications.models import Notification, NotificationType
-from webapp.subscriptions import renewals
 from webapp.subscriptions.models import Subscription
 
 N = 1_000
@@ -54,23 +52,7 @@ def _seed() -> list[str]:
 
 def test_two_workers_charge_each_due_subscription_exactly_once(app, committing_db):
     user_ids = _seed()
-    results, errors = [], []
-
-    def worker():
-        with app.app_context():
-            try:
-                results.append(renewals.process_renewals(batch_size=50))
-            except Exception as exc:  # noqa: BLE001
-                errors.append(exc)
-            finally:
-                db.session.remove()
-
-    with clock.frozen(jkt(2026, 2, 15, 2)):
-        threads = [threading.Thread(target=worker) for _ in range(2)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join()
+    results, errors = concurrent_renewal_passes(app, jkt(2026, 2, 15, 2), batch_size=50)
     assert errors == []
     db.session.expire_all()
     # 500 users x 2 subscriptions; each wallet (120,000) covers exactly two charges of 50,000.
