@@ -234,7 +234,8 @@ def _active_admin_count() -> int:
 
 
 def _lock_user(user_id: str) -> User:
-    user = db.session.execute(select(User).where(User.id == user_id).with_for_update(key_share=True)).scalar_one_or_none()
+    user = db.session.execute(select(User).where(User.id == user_id)
+                              .with_for_update(key_share=True)).scalar_one_or_none()
     if user is None or user.deleted_at is not None:
         raise UserNotFound()
     return user

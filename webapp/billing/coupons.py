@@ -478,7 +478,8 @@ def bulk_set_status(*, actor, coupon_ids: list[str], status, source: str = "api"
     ids = sorted({i for i in coupon_ids if isinstance(i, str) and 0 < len(i) <= 64})
     if not ids:
         return 0
-    coupons = db.session.execute(select(Coupon).where(Coupon.id.in_(ids)).order_by(Coupon.id).with_for_update(key_share=True)
+    coupons = db.session.execute(select(Coupon).where(Coupon.id.in_(ids)).order_by(Coupon.id)
+                                 .with_for_update(key_share=True)
                                  .execution_options(populate_existing=True)).scalars().all()
     for coupon in coupons:
         before = coupon.status

@@ -4,8 +4,8 @@ Every function runs inside the caller's DB transaction (flush, never commit) and
 lock the user row (SELECT ... FOR NO KEY UPDATE), check, change the balance, write exactly one Transaction
 row with a TXMP-<n> id and the balance before/after. NO KEY: inserting any row that references the user
 (redemption, subscription, ledger row) takes FOR KEY SHARE on it; a plain FOR UPDATE would conflict with
-that, and two transactions each holding KEY SHARE while waiting for FOR UPDATE deadlock (PostgreSQL). A CHECK keeps balances >= 0, so even a bug cannot
-overdraw a wallet. Operations that can repeat pass an `idempotency_key`: the second call changes
+that, and two transactions each holding KEY SHARE while waiting for FOR UPDATE deadlock (PostgreSQL).
+A CHECK keeps balances >= 0, so even a bug cannot overdraw a wallet. Operations that can repeat pass an `idempotency_key`: the second call changes
 nothing and returns the first posting (`applied=False`); a unique index backs this under any race.
 
 Counters: `total_top_up` grows only with real top-ups (Midtrans, admin credit marked as such), never

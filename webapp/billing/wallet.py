@@ -366,7 +366,8 @@ def bulk_adjust(actor, items: list[BulkItem], *, reason: str, description: str |
     # Lock in a fixed order so two concurrent bulk adjustments cannot deadlock.
     users = {}
     for user_id in sorted(ids):
-        user = db.session.execute(select(User).where(User.id == user_id, User.deleted_at.is_(None)).with_for_update(key_share=True)
+        user = db.session.execute(select(User).where(User.id == user_id, User.deleted_at.is_(None))
+                                  .with_for_update(key_share=True)
                                   .execution_options(populate_existing=True)).scalar_one_or_none()
         if user is None:
             raise UsersNotFound()
